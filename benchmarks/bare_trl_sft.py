@@ -1,0 +1,36 @@
+"""A bare TRL SFT script: the baseline benchmarks/overhead.py times the project against.
+
+Same model folder, same rows (a JSONL of prompt/completion conversations the
+benchmark writes), same trainer arguments as the project's stage; nothing else.
+
+    python benchmarks/bare_trl_sft.py MODEL_DIR ROWS.jsonl EVAL.jsonl STEPS BATCH LR OUT_DIR
+"""
+
+import sys
+import time
+
+started = time.time()
+
+import torch  # noqa: E402
+from datasets import load_dataset  # noqa: E402
+from transformers import AutoModelForCausalLM, AutoTokenizer  # noqa: E402
+from trl import SFTConfig, SFTTrainer  # noqa: E402
+
+model_dir, rows, eval_rows, steps, batch, lr, out = sys.argv[1:8]
+tokenizer = AutoTokenizer.from_pretrained(model_dir)
+model = AutoModelForCausalLM.from_pretrained(model_dir, dtype=torch.float32)
+args = SFTConfig(
+    output_dir=out, max_steps=int(steps), per_device_train_batch_size=int(batch),
+    per_device_eval_batch_size=max(int(batch), 16), learning_rate=float(lr), warmup_steps=0.03,
+    lr_scheduler_type="cosine", logging_steps=10, save_strategy="no", report_to="none",
+    bf16=False, use_cpu=True, seed=42, data_seed=42, max_length=512,
+)
+trainer = SFTTrainer(
+    model=model, args=args, processing_class=tokenizer,
+    train_dataset=load_dataset("json", data_files=rows, split="train"),
+    eval_dataset=load_dataset("json", data_files=eval_rows, split="train"),
+)
+trainer.train()
+trainer.evaluate()
+trainer.save_model(out + "/model")
+print(f"bare wall {time.time() - started:.2f}")

@@ -1,0 +1,1 @@
+"""fine-tune: a Hydra experiment-sweep framework for LLM fine-tuning."""

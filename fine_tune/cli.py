@@ -1,0 +1,58 @@
+"""The `fine-tune` command (also `python -m fine_tune`): one @hydra.main over conf/.
+
+    fine-tune                                  # embedded default: curated data, sft_cot, tiny model
+    fine-tune method=[sft_cot,dpo] data=raw    # compose a run from config groups
+    fine-tune -m data=raw,curated              # a sweep, one job per combination
+    fine-tune experiment=reference_study debug=smoke
+
+User mistakes (an unknown option, key or type, a missing model path, an
+output folder that cannot be written) end in one line on stderr and exit
+status 2, without a traceback; set HYDRA_FULL_ERROR=1 to see one.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import hydra
+from omegaconf import DictConfig
+
+from fine_tune.config import register_configs
+from fine_tune.errors import UserError, describe
+
+
+def conf_dir() -> Path:
+    """The config folder: the repo's conf/ in a checkout, fine_tune/_conf in a wheel."""
+    package = Path(__file__).resolve().parent
+    for candidate in (package.parent / "conf", package / "_conf"):
+        if (candidate / "config.yaml").is_file():
+            return candidate
+    raise FileNotFoundError(f"no conf/config.yaml beside {package}")
+
+
+@hydra.main(config_path=str(conf_dir()), config_name="config", version_base="1.3")
+def _task(cfg: DictConfig) -> float | None:
+    from fine_tune.train import run  # heavy imports only once a config composed
+
+    return run(cfg)
+
+
+def main() -> None:
+    register_configs()
+    user_wants_traceback = bool(os.environ.get("HYDRA_FULL_ERROR"))
+    # Hydra prints its own errors and exits; asking it to raise lets us turn
+    # config mistakes into one clear line with a suggestion.
+    os.environ["HYDRA_FULL_ERROR"] = "1"
+    try:
+        _task()
+    except Exception as err:  # noqa: BLE001 - sorted into user errors and bugs below
+        message = describe(err)
+        if message is None or user_wants_traceback:
+            raise
+        print(f"fine-tune: error: {message}", file=sys.stderr)
+        sys.exit(2)
+
+
+__all__ = ["main", "conf_dir", "UserError"]

@@ -1,0 +1,234 @@
+"""Typed config schemas, registered in Hydra's ConfigStore.
+
+Every YAML option under ``conf/`` extends one of these dataclasses (its defaults
+list names ``/schema/<group>@_here_``), so a misspelt key such as ``method.sft.lrr=1`` or
+a wrong type such as ``method.sft.learning_rate=high`` fails while Hydra
+composes the config, before any data or model is loaded.
+
+``method`` is the one group without a root schema: it is a multi-select group
+(``method=[sft_cot,dpo]``) whose options each live under ``method.<name>``, and
+the order of its keys is the order of the stages.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import Enum
+from typing import Any, List, Optional
+
+from hydra.core.config_store import ConfigStore
+from omegaconf import MISSING, OmegaConf
+
+# Stage kinds in the order the docs list them; the `method` group has one option each.
+STAGES = ("sft", "sft_cot", "dpo", "grpo", "thinking")
+
+
+class Finetune(str, Enum):
+    lora = "lora"  # train a PEFT LoRA adapter, base weights frozen
+    full = "full"  # train every weight
+
+
+class Response(str, Enum):
+    direct = "direct"  # "Answer: 7"
+    cot = "cot"  # step-by-step reasoning, then "Answer: 7"
+    thinking = "thinking"  # "<think>...</think>" then "Answer: 7"
+
+
+@dataclass
+class LoraConfig:
+    r: int = 16  # adapter rank
+    alpha: int = 32  # scaling numerator: the update is scaled by alpha / r
+    dropout: float = 0.05
+    target_modules: List[str] = field(
+        default_factory=lambda: ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
+    )
+
+
+@dataclass
+class StageConfig:
+    """Settings every training stage shares (TRL TrainingArguments names)."""
+
+    # The next four default (None) to the model preset's values (model.*):
+    # the budget that fits a 1.4M-parameter model on a CPU is not the one that
+    # fits a 0.5B model on a GPU. Set them here to override per stage.
+    finetune: Optional[Finetune] = None
+    learning_rate: Optional[float] = None
+    num_train_epochs: Optional[float] = None
+    per_device_train_batch_size: Optional[int] = None
+    max_steps: int = -1  # > 0 overrides num_train_epochs
+    lora: LoraConfig = field(default_factory=LoraConfig)
+    gradient_accumulation_steps: int = 1
+    max_length: int = 512  # tokens of prompt + response; longer rows are truncated
+    warmup_ratio: float = 0.03
+    weight_decay: float = 0.0
+    lr_scheduler_type: str = "cosine"
+    logging_steps: int = 10
+    gradient_checkpointing: bool = False
+
+
+@dataclass
+class SFTStageConfig(StageConfig):
+    response: Response = Response.direct  # what the model learns to write
+
+
+@dataclass
+class DPOStageConfig(StageConfig):
+    beta: float = 0.1  # strength of the KL pull towards the reference model
+    loss_type: str = "sigmoid"
+
+
+@dataclass
+class GRPOStageConfig(StageConfig):
+    beta: float = 0.04
+    num_generations: int = 8
+    max_completion_length: int = 128
+    temperature: float = 1.0
+
+
+@dataclass
+class TinyModelConfig:
+    """The embedded Llama-architecture model, built and pre-trained locally."""
+
+    hidden_size: int = 192
+    num_hidden_layers: int = 3
+    num_attention_heads: int = 4
+    num_key_value_heads: int = 2
+    intermediate_size: int = 512
+    vocab_size: int = 1024  # byte-level BPE trained by `tokenizers` on the corpus
+    max_position_embeddings: int = 512
+    corpus_size: int = 20000  # documents in the pre-training corpus
+    pretrain_steps: int = 100
+    pretrain_batch_size: int = 32
+    pretrain_seq_length: int = 128
+    pretrain_learning_rate: float = 3e-3
+    seed: int = 0
+
+
+@dataclass
+class ModelConfig:
+    """Where the base model comes from: first of `path`, `name`, `tiny` that is set."""
+
+    path: Optional[str] = None  # a local folder with config.json and weights
+    name: Optional[str] = None  # a Hugging Face Hub id
+    tiny: Optional[TinyModelConfig] = None  # the embedded model (model=tiny)
+    revision: Optional[str] = None
+    # Training budget for this model size; stages use these unless they set their own.
+    finetune: Finetune = Finetune.lora
+    learning_rate: float = 2e-4
+    num_train_epochs: float = 3.0  # the reference study trained 3 epochs
+    per_device_train_batch_size: int = 16
+    dtype: str = "auto"  # auto | float32 | bfloat16 | float16
+    load_in_4bit: bool = False  # QLoRA (GPU backends only)
+    trust_remote_code: bool = False  # off unless you trust the model's repository
+
+
+@dataclass
+class CurationConfig:
+    enabled: bool = True
+    exact_dedup: bool = True  # drop rows whose normalised prompt+response was seen
+
+
+@dataclass
+class EmbeddedDataConfig:
+    """The generated multi-skill world (fine_tune.data.embedded)."""
+
+    seed: int = 0
+    clean_size: int = 9435  # the reference study's curated size: 8,963 train / 472 eval
+    eval_fraction: float = 0.05
+    defect_rate: float = 0.40  # raw = clean train + this share of labelled defects
+
+
+@dataclass
+class DataConfig:
+    name: str = MISSING  # label used in run names, W&B tags and tables
+    embedded: EmbeddedDataConfig = field(default_factory=EmbeddedDataConfig)
+    curation: CurationConfig = field(default_factory=CurationConfig)
+    max_samples: Optional[int] = None  # cap on train rows after curation
+
+
+class BackendName(str, Enum):
+    auto = "auto"  # unsloth when a CUDA GPU and the package are present, else hf
+    hf = "hf"  # transformers + PEFT
+    unsloth = "unsloth"
+
+
+@dataclass
+class BackendConfig:
+    name: BackendName = BackendName.auto
+
+
+@dataclass
+class EvalConfig:
+    enabled: bool = True  # false: train and save only (benchmarks, quick iterations)
+    max_prompts: Optional[int] = None  # None: every eval prompt
+    max_new_tokens: int = 96
+    batch_size: int = 64
+    evaluate_base: bool = True  # also score the model before the first stage
+
+
+class WandbMode(str, Enum):
+    offline = "offline"  # written under the run folder; `wandb sync` uploads later
+    online = "online"
+    disabled = "disabled"
+
+
+@dataclass
+class LoggerConfig:
+    name: str = "wandb"  # wandb | none
+    mode: WandbMode = WandbMode.offline
+    project: str = "fine-tune"
+    entity: Optional[str] = None
+    group: Optional[str] = None  # None: the sweep folder (multirun) or the run id
+    tags: List[str] = field(default_factory=list)
+
+
+@dataclass
+class DebugConfig:
+    """Set by debug=smoke: caps that apply to every stage, whichever are selected.
+
+    They live here rather than under method.<name> because `method` holds only
+    the selected stages: setting method.dpo.* would add a dpo stage.
+    """
+
+    name: Optional[str] = None
+    max_steps: Optional[int] = None  # caps every stage's steps
+    batch_size: Optional[int] = None  # replaces every stage's per-device batch
+
+
+@dataclass
+class Config:
+    data: DataConfig = MISSING
+    model: ModelConfig = MISSING
+    method: Any = MISSING  # {stage name: stage config}, in stage order
+    backend: BackendConfig = MISSING
+    eval: EvalConfig = MISSING
+    logger: LoggerConfig = MISSING
+    seed: int = 42
+    # Built models and data are cached here, keyed by their config.
+    cache_dir: str = MISSING
+    debug: DebugConfig = field(default_factory=DebugConfig)
+    # Set by an experiment preset: its name, for run names, tags and tables.
+    study: Optional[str] = None
+
+
+METHOD_SCHEMAS = {
+    "sft": SFTStageConfig,
+    "sft_cot": SFTStageConfig,
+    "thinking": SFTStageConfig,
+    "dpo": DPOStageConfig,
+    "grpo": GRPOStageConfig,
+}
+
+
+def register_configs() -> None:
+    """Register the schemas that conf/ YAML files extend through their defaults lists."""
+    # ${stages:${method}} names run folders after the selected stages: "sft_cot+dpo".
+    OmegaConf.register_new_resolver("stages", lambda method: "+".join(method.keys()), replace=True)
+    cs = ConfigStore.instance()
+    # Under schema/ so they do not show up as options of the groups they type.
+    cs.store(group="schema", name="config", node=Config)
+    groups = {"data": DataConfig, "model": ModelConfig, "backend": BackendConfig, "eval": EvalConfig, "logger": LoggerConfig}
+    for group, schema in groups.items():
+        cs.store(group="schema", name=group, node=schema)
+    for stage, schema in METHOD_SCHEMAS.items():
+        cs.store(group="schema/method", name=stage, node=schema)

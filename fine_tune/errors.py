@@ -1,0 +1,100 @@
+"""User mistakes, and how a config error becomes one line that says what and where.
+
+`UserError` is raised by the project's own checks (a model path that does not
+exist, a stage that is not available yet). `describe` turns it, and the errors
+Hydra and OmegaConf raise while composing a config, into a one-line message;
+anything else is a bug and keeps its traceback.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import re
+
+from hydra.errors import ConfigCompositionException, MissingConfigException, OverrideParseException
+from omegaconf.errors import (
+    ConfigAttributeError,
+    ConfigKeyError,
+    MissingMandatoryValue,
+    OmegaConfBaseException,
+    ValidationError,
+)
+
+KEY_ERRORS = (ConfigKeyError, ConfigAttributeError)
+
+
+class UserError(Exception):
+    """A mistake in the user's config, data or environment; the message says how to fix it."""
+
+
+def _first_line(text: str) -> str:
+    return " ".join(text.strip().splitlines()[0].split()) if text.strip() else text
+
+
+def _is_abbreviation(short: str, full: str) -> bool:
+    """'lrr' abbreviates 'learning_rate': its letters appear in order, first letter first."""
+    letters = iter(full)
+    return bool(short) and short[0] == full[0] and all(ch in letters for ch in short)
+
+
+def _closest(word: str, choices: list[str]) -> str:
+    abbreviated = [c for c in choices if _is_abbreviation(word, c)]
+    match = abbreviated or difflib.get_close_matches(word, choices, n=1, cutoff=0.5)
+    return f" (did you mean '{match[0]}'?)" if match else ""
+
+
+def _unknown_key(err: OmegaConfBaseException) -> str:
+    full_key = err.full_key or str(err.key)
+    where = full_key.rsplit(".", 1)[0] if "." in full_key else "the top level"
+    if where == "method":  # `method` holds only the selected stages
+        return (
+            f"unknown config key '{full_key}': stage '{err.key}' is not selected; "
+            f"select it first, e.g. method={err.key} or method=[sft_cot,{err.key}], then set {full_key}.<setting>"
+        )
+    valid = [f.name for f in dataclasses.fields(err.object_type)] if dataclasses.is_dataclass(err.object_type) else []
+    hint = _closest(str(err.key), valid)
+    listing = f"; valid keys of {where}: {', '.join(valid)}" if valid else ""
+    return f"unknown config key '{full_key}'{hint}{listing}"
+
+
+def _missing_option(err: MissingConfigException) -> str:
+    found = re.search(r"Could not find '([^']+)'", str(err))
+    missing = found.group(1) if found else str(err.missing_cfg_file)
+    group, _, option = missing.rpartition("/")
+    options = ", ".join(err.options or [])
+    if group and options:
+        hint = _closest(option, list(err.options or []))
+        return f"unknown option '{option}' for config group '{group}'{hint}; valid options: {options}"
+    return _first_line(str(err))
+
+
+def _omegaconf(err: OmegaConfBaseException) -> str:
+    if isinstance(err, KEY_ERRORS):
+        return _unknown_key(err)
+    key = getattr(err, "full_key", None)
+    if isinstance(err, MissingMandatoryValue) and key:
+        return f"config key '{key}' needs a value: add {key}=<value> to the command line"
+    msg = getattr(err, "msg", None) or str(err)
+    where = f"bad value for config key '{key}': " if key else ""
+    return where + _first_line(msg)
+
+
+def describe(err: BaseException) -> str | None:
+    """A one-line message for a user mistake, or None for a bug (keep the traceback)."""
+    if isinstance(err, UserError):
+        return _first_line(str(err))
+    if isinstance(err, MissingConfigException):
+        return _missing_option(err)
+    if isinstance(err, OverrideParseException):
+        return "cannot parse command-line override: " + _first_line(str(err))
+    cause: BaseException | None = err
+    while cause is not None:  # Hydra wraps OmegaConf's error; the cause has the key
+        if isinstance(cause, (ValidationError, MissingMandatoryValue, *KEY_ERRORS)):
+            return _omegaconf(cause)
+        cause = cause.__cause__
+    if isinstance(err, ConfigCompositionException):
+        return _first_line(str(err))
+    if isinstance(err, PermissionError) or (isinstance(err, OSError) and err.filename):
+        return f"cannot write or read '{err.filename}': {err.strerror}"
+    return None

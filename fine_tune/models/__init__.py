@@ -1,0 +1,1 @@
+"""Base models: the embedded tiny model, and loading any model a config names."""

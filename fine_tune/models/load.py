@@ -1,0 +1,89 @@
+"""Load the base model and tokenizer a config names: a local folder, a Hub id, or the tiny model.
+
+Precedence is model.path, then model.name, then model.tiny: so
+`model=local model.path=/models/qwen` and `model=hub model.name=Qwen/...` work
+from any preset. The Hub is only contacted for model.name.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+from fine_tune.errors import UserError
+
+log = logging.getLogger(__name__)
+
+DTYPES = {"float32": "float32", "bfloat16": "bfloat16", "float16": "float16"}
+
+
+def resolve_source(model_cfg, cache_dir: str) -> str:
+    """A folder or Hub id to load from; builds the tiny model on first use."""
+    if model_cfg.path:
+        folder = Path(model_cfg.path).expanduser()
+        if not (folder / "config.json").is_file():
+            what = "does not exist" if not folder.exists() else "has no config.json"
+            raise UserError(f"model.path '{folder}' {what}: give a folder saved with save_pretrained (model.path=<folder>)")
+        return str(folder)
+    if model_cfg.name:
+        return str(model_cfg.name)
+    if model_cfg.tiny is not None:
+        from fine_tune.models.tiny import tiny_model_dir
+
+        return str(tiny_model_dir(_tiny_spec(model_cfg), cache_dir))
+    raise UserError("no model given: set model.path=<folder>, model.name=<hub id>, or use model=tiny")
+
+
+def _tiny_spec(model_cfg):
+    """model.tiny as its dataclass (a DictConfig when it comes from Hydra)."""
+    from omegaconf import DictConfig, OmegaConf
+
+    return OmegaConf.to_object(model_cfg.tiny) if isinstance(model_cfg.tiny, DictConfig) else model_cfg.tiny
+
+
+def _dtype(model_cfg, on_gpu: bool):
+    import torch
+
+    if model_cfg.dtype == "auto":
+        return torch.bfloat16 if on_gpu and torch.cuda.is_bf16_supported() else torch.float32
+    if model_cfg.dtype not in DTYPES:
+        raise UserError(f"model.dtype='{model_cfg.dtype}' is not one of auto, {', '.join(DTYPES)}")
+    if not on_gpu and model_cfg.dtype != "float32":
+        return torch.float32  # half precision training on a CPU is slow and unstable
+    return getattr(torch, DTYPES[model_cfg.dtype])
+
+
+def load_model(source: str, model_cfg, cache_dir: str):
+    """(model, tokenizer) for `source`; a corrupt tiny-model cache is rebuilt once."""
+    try:
+        return _load(source, model_cfg)
+    except (OSError, ValueError, RuntimeError) as err:
+        if model_cfg.path is None and model_cfg.name is None and model_cfg.tiny is not None:
+            from fine_tune.models.tiny import tiny_model_dir
+
+            log.warning("the cached tiny model failed to load (%s); rebuilding it", err)
+            return _load(str(tiny_model_dir(_tiny_spec(model_cfg), cache_dir, rebuild=True)), model_cfg)
+        where = "model.path" if model_cfg.path else "model.name"
+        raise UserError(f"cannot load the model from {where}='{source}': {str(err).splitlines()[0]}") from err
+
+
+def _load(source: str, model_cfg):
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    on_gpu = torch.cuda.is_available()
+    tokenizer = AutoTokenizer.from_pretrained(
+        source, revision=model_cfg.revision, trust_remote_code=model_cfg.trust_remote_code
+    )
+    if tokenizer.chat_template is None:
+        raise UserError(f"the tokenizer of '{source}' has no chat template: use an instruct model or add one")
+    if tokenizer.pad_token is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    model = AutoModelForCausalLM.from_pretrained(
+        source,
+        revision=model_cfg.revision,
+        dtype=_dtype(model_cfg, on_gpu),
+        trust_remote_code=model_cfg.trust_remote_code,
+        device_map="auto" if on_gpu else None,
+    )
+    return model, tokenizer

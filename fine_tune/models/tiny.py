@@ -1,0 +1,150 @@
+"""The embedded base model: a small Llama trained from scratch on the embedded corpus.
+
+Fine-tuning should start from a model that already knows the language of its
+world, as a real base model does, so the build has two parts: a byte-level BPE
+tokenizer trained on the corpus, then a short causal-LM pre-training pass
+(TRL's SFTTrainer on packed plain text). The result is cached under
+`<cache_dir>/models/tiny-<key>`, the key a hash of the model's settings, and
+written to a temporary folder first so an interrupted build leaves no
+half-model behind. A folder without its completion marker, or one that fails
+to load, is rebuilt.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import fcntl
+import hashlib
+import json
+import logging
+import os
+import shutil
+from contextlib import contextmanager
+from pathlib import Path
+
+from fine_tune.config import TinyModelConfig
+
+log = logging.getLogger(__name__)
+
+MARKER = "fine_tune_build.json"
+# Bump when the build recipe changes in a way the settings do not show.
+RECIPE_VERSION = 1
+
+
+def cache_key(spec: TinyModelConfig) -> str:
+    settings = dict(dataclasses.asdict(spec), recipe=RECIPE_VERSION)
+    return hashlib.sha256(json.dumps(settings, sort_keys=True).encode()).hexdigest()[:12]
+
+
+def is_complete(folder: Path, key: str) -> bool:
+    try:
+        return json.loads((folder / MARKER).read_text())["key"] == key
+    except (OSError, ValueError, KeyError):
+        return False
+
+
+@contextmanager
+def _build_lock(folder: Path):
+    """Serialise builds of one model: jobs of a parallel sweep share the cache."""
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    with open(folder.parent / f".{folder.name}.lock", "w") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def tiny_model_dir(spec: TinyModelConfig, cache_dir: str | Path, rebuild: bool = False) -> Path:
+    """The folder of the built tiny model, building it first if needed.
+
+    Args:
+        spec: the model's settings (model.tiny); they make the cache key.
+        cache_dir: the cache root (cfg.cache_dir).
+        rebuild: build again even if a complete folder exists (it failed to load).
+    """
+    key = cache_key(spec)
+    folder = Path(cache_dir).expanduser() / "models" / f"tiny-{key}"
+    with _build_lock(folder):
+        if is_complete(folder, key) and not rebuild:
+            return folder
+        log.info("building the tiny model %s (first run only)", folder)
+        staging = folder.with_name(f"{folder.name}.partial-{os.getpid()}")
+        shutil.rmtree(staging, ignore_errors=True)
+        _build(spec, staging)
+        (staging / MARKER).write_text(json.dumps({"key": key, "settings": dataclasses.asdict(spec)}, indent=2))
+        shutil.rmtree(folder, ignore_errors=True)
+        os.replace(staging, folder)
+    return folder
+
+
+def _build(spec: TinyModelConfig, out: Path) -> None:
+    import torch
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    from fine_tune.data.embedded import build_corpus
+    from fine_tune.models.tokenizer import train_tokenizer
+
+    corpus = build_corpus(seed=spec.seed, size=spec.corpus_size)
+    tokenizer = train_tokenizer(corpus, spec.vocab_size)
+    torch.manual_seed(spec.seed)
+    config = LlamaConfig(
+        vocab_size=len(tokenizer),
+        hidden_size=spec.hidden_size,
+        intermediate_size=spec.intermediate_size,
+        num_hidden_layers=spec.num_hidden_layers,
+        num_attention_heads=spec.num_attention_heads,
+        num_key_value_heads=spec.num_key_value_heads,
+        max_position_embeddings=spec.max_position_embeddings,
+        tie_word_embeddings=True,  # at this size the embedding is a large share of the weights
+        pad_token_id=tokenizer.pad_token_id,
+        eos_token_id=tokenizer.eos_token_id,
+        bos_token_id=None,
+    )
+    model = LlamaForCausalLM(config)
+    _pretrain(model, tokenizer, corpus, spec, out)
+    model.generation_config.eos_token_id = tokenizer.eos_token_id
+    model.generation_config.pad_token_id = tokenizer.pad_token_id
+    model.save_pretrained(out)
+    tokenizer.save_pretrained(out)
+
+
+def _pretrain(model, tokenizer, corpus: list[str], spec: TinyModelConfig, out: Path) -> None:
+    """Causal-LM pre-training on packed corpus text, through TRL's SFTTrainer."""
+    from datasets import Dataset
+    from trl import SFTConfig, SFTTrainer
+
+    args = SFTConfig(
+        output_dir=str(out / "_pretrain"),
+        max_steps=spec.pretrain_steps,
+        per_device_train_batch_size=spec.pretrain_batch_size,
+        learning_rate=spec.pretrain_learning_rate,
+        lr_scheduler_type="cosine",
+        warmup_steps=0.05,  # a float below 1 is a share of the steps
+        weight_decay=0.01,
+        max_length=spec.pretrain_seq_length,
+        packing=True,
+        packing_strategy="wrapped",  # plain LM pre-training: fixed-length chunks of concatenated text
+        dataset_text_field="text",
+        logging_steps=max(1, spec.pretrain_steps // 10),
+        save_strategy="no",
+        report_to="none",
+        bf16=False,
+        use_cpu=not _cuda(),
+        seed=spec.seed,
+        dataloader_num_workers=0,
+    )
+    trainer = SFTTrainer(
+        model=model,
+        args=args,
+        train_dataset=Dataset.from_dict({"text": corpus}),
+        processing_class=tokenizer,
+    )
+    trainer.train()
+    shutil.rmtree(out / "_pretrain", ignore_errors=True)
+
+
+def _cuda() -> bool:
+    import torch
+
+    return torch.cuda.is_available()

@@ -1,0 +1,92 @@
+"""What a run leaves in its folder: metrics.json and manifest.json, each written atomically.
+
+A reader (the compare command, a rerun) never sees a half-written file: data
+goes to a temporary file in the same folder, is flushed, then renamed over
+the target, which POSIX makes atomic.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import platform
+import subprocess
+import sys
+import tempfile
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+TRACKED_PACKAGES = (
+    "torch", "transformers", "tokenizers", "datasets", "accelerate", "peft", "trl",
+    "hydra-core", "omegaconf", "wandb", "deepeval", "datasketch", "unsloth",
+)
+
+
+def write_json_atomic(path: Path, data: Any) -> None:
+    """Write `data` as JSON to `path` so that readers see the old file or the new one, never half."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w") as handle:
+            json.dump(data, handle, indent=2, sort_keys=False, default=str)
+            handle.write("\n")
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def fingerprint(rows: list[dict]) -> str:
+    """A content hash of data rows: the same rows in the same order give the same value."""
+    digest = hashlib.sha256()
+    for row in rows:
+        digest.update(json.dumps(row, sort_keys=True, ensure_ascii=False).encode())
+    return digest.hexdigest()[:16]
+
+
+def git_sha(repo: Path) -> str:
+    try:
+        sha = subprocess.run(
+            ["git", "-C", str(repo), "rev-parse", "HEAD"], capture_output=True, text=True, timeout=5, check=True
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "-C", str(repo), "status", "--porcelain"], capture_output=True, text=True, timeout=5
+        ).stdout.strip()
+        return sha + ("-dirty" if dirty else "")
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+
+
+def package_versions() -> dict[str, str]:
+    versions = {"python": platform.python_version()}
+    for name in TRACKED_PACKAGES:
+        try:
+            versions[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            continue
+    return versions
+
+
+def device_description() -> str:
+    import torch
+
+    if torch.cuda.is_available():
+        return f"cuda: {torch.cuda.get_device_name(0)} x{torch.cuda.device_count()}"
+    return f"cpu: {platform.processor() or platform.machine()}, {torch.get_num_threads()} threads"
+
+
+def build_manifest(seed: int, data_fingerprints: dict[str, str], backend: str, model_source: str) -> dict:
+    return {
+        "git_sha": git_sha(Path(__file__).resolve().parent.parent),
+        "command": " ".join(sys.argv),
+        "packages": package_versions(),
+        "data_fingerprint": data_fingerprints,
+        "seed": seed,
+        "device": device_description(),
+        "backend": backend,
+        "base_model": model_source,
+    }

@@ -1,0 +1,140 @@
+"""What every stage shares: its context, TRL arguments from the stage config, LoRA, metrics."""
+
+from __future__ import annotations
+
+import math
+import resource
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+from transformers import TrainerCallback
+
+from fine_tune.data.pipeline import Splits
+
+
+@dataclass
+class StageContext:
+    name: str  # the stage kind: sft, sft_cot, dpo, grpo, thinking
+    index: int  # 1-based position in the chain
+    stage: Any  # cfg.method.<name>
+    cfg: Any  # the whole run config
+    splits: Splits
+    out_dir: Path  # this stage's sub-folder of the run folder
+    report_to: str  # "wandb" or "none"
+
+    def budget(self, key: str):
+        """A stage's own finetune / learning_rate / num_train_epochs / batch size, else the model preset's."""
+        value = self.stage[key]
+        return value if value is not None else self.cfg.model[key]
+
+
+def _value(option) -> str:
+    return str(getattr(option, "value", option))
+
+
+def training_arguments(ctx: StageContext, args_class, **extra):
+    """TRL `<Method>Config` from the stage settings, with debug=smoke's caps applied."""
+    stage, debug = ctx.stage, ctx.cfg.debug
+    max_steps = stage.max_steps
+    if debug.max_steps is not None:
+        max_steps = min(max_steps, debug.max_steps) if max_steps > 0 else debug.max_steps
+    batch = debug.batch_size or ctx.budget("per_device_train_batch_size")
+    on_gpu = torch.cuda.is_available()
+    return args_class(
+        output_dir=str(ctx.out_dir / "checkpoints"),
+        run_name=f"{ctx.index:02d}-{ctx.name}",
+        learning_rate=ctx.budget("learning_rate"),
+        num_train_epochs=ctx.budget("num_train_epochs"),
+        max_steps=max_steps,
+        per_device_train_batch_size=batch,
+        per_device_eval_batch_size=max(batch, 16),
+        gradient_accumulation_steps=stage.gradient_accumulation_steps,
+        warmup_steps=stage.warmup_ratio,  # below 1: a share of the steps
+        weight_decay=stage.weight_decay,
+        lr_scheduler_type=stage.lr_scheduler_type,
+        # short runs (debug=smoke) still log a loss curve of a few points
+        logging_steps=min(stage.logging_steps, max(1, max_steps // 5)) if max_steps > 0 else stage.logging_steps,
+        logging_first_step=True,  # the first loss is the baseline "loss went down" is measured from
+        eval_strategy="epoch" if max_steps <= 0 else "no",  # per-epoch eval loss shows convergence
+        save_strategy="no",
+        report_to=ctx.report_to,
+        gradient_checkpointing=stage.gradient_checkpointing,
+        bf16=on_gpu and torch.cuda.is_bf16_supported(),  # TRL defaults to bf16, which fails on CPU
+        use_cpu=not on_gpu,
+        seed=ctx.cfg.seed,
+        data_seed=ctx.cfg.seed,
+        dataloader_num_workers=0,
+        **extra,
+    )
+
+
+def lora_config(ctx: StageContext):
+    """PEFT LoraConfig for finetune=lora, None for finetune=full."""
+    if _value(ctx.budget("finetune")) != "lora":
+        return None
+    stage = ctx.stage
+    from peft import LoraConfig
+
+    return LoraConfig(
+        r=stage.lora.r,
+        lora_alpha=stage.lora.alpha,
+        lora_dropout=stage.lora.dropout,
+        target_modules=list(stage.lora.target_modules),
+        task_type="CAUSAL_LM",
+    )
+
+
+class FirstStepClock(TrainerCallback):
+    """Records when the first optimisation step began (wall clock), for start-up benchmarks."""
+
+    def __init__(self):
+        self.first_step_at: float | None = None
+
+    def on_step_begin(self, args, state, control, **kwargs):
+        if self.first_step_at is None:
+            self.first_step_at = time.time()
+
+
+def peak_memory_mb() -> float:
+    """Peak GPU memory allocated (CUDA), else the process's peak resident memory."""
+    if torch.cuda.is_available():
+        return torch.cuda.max_memory_allocated() / 2**20
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux reports KiB
+
+
+def stage_metrics(trainer, train_result, eval_metrics: dict, clock: FirstStepClock) -> dict:
+    """Loss per logging step and per epoch, eval loss, runtime, tokens/s and peak memory."""
+    history = trainer.state.log_history
+    steps = [
+        {"step": h["step"], "epoch": h.get("epoch"), "loss": h["loss"]}
+        for h in history
+        if "loss" in h and "train_runtime" not in h
+    ]
+    by_epoch: dict[int, list[float]] = {}
+    for s in steps:
+        by_epoch.setdefault(max(0, math.ceil(s["epoch"] or 0) - 1), []).append(s["loss"])
+    eval_losses = [{"epoch": h.get("epoch"), "eval_loss": h["eval_loss"]} for h in history if "eval_loss" in h]
+    runtime = train_result.metrics.get("train_runtime", 0.0)
+    tokens = getattr(trainer, "_total_train_tokens", 0)
+    return {
+        "train_loss_steps": steps,
+        "train_loss_epochs": [
+            {"epoch": e + 1, "loss": sum(v) / len(v)} for e, v in sorted(by_epoch.items())
+        ],
+        "first_train_loss": steps[0]["loss"] if steps else None,
+        "final_train_loss": steps[-1]["loss"] if steps else None,
+        "mean_train_loss": train_result.training_loss,
+        "eval_loss": eval_metrics.get("eval_loss"),
+        "eval_loss_epochs": eval_losses,
+        "global_steps": trainer.state.global_step,
+        "epochs": trainer.state.epoch,
+        "train_rows": len(trainer.train_dataset),
+        "runtime_s": runtime,
+        "train_tokens": tokens,
+        "tokens_per_s": tokens / runtime if runtime else None,
+        "peak_memory_mb": peak_memory_mb(),
+        "first_step_at": clock.first_step_at,
+    }

@@ -1,0 +1,55 @@
+"""The supervised stages: `sft` (direct answers), `sft_cot` (reasoning, then the answer)
+and `thinking` (a <think> block, then the answer), through TRL's SFTTrainer.
+
+Rows become conversational prompt-completion pairs, so the loss is on the
+response tokens only (TRL's completion_only_loss). LoRA goes through PEFT's
+LoraConfig handed to the trainer; `finetune=full` trains every weight.
+
+    fine-tune method=sft_cot            # the reference study's SFT stage
+    fine-tune method=sft method.sft.finetune=full
+"""
+
+from __future__ import annotations
+
+from datasets import Dataset
+
+from fine_tune.data.embedded import cot_response, direct_response, thinking_response
+from fine_tune.stages.common import FirstStepClock, StageContext, lora_config, stage_metrics, training_arguments
+
+RESPONSES = {"direct": direct_response, "cot": cot_response, "thinking": thinking_response}
+
+
+def to_dataset(rows: list[dict], response: str) -> Dataset:
+    """Conversational prompt/completion rows for SFTTrainer."""
+    write = RESPONSES[response]
+    return Dataset.from_list(
+        [
+            {
+                "prompt": [{"role": "user", "content": row["prompt"]}],
+                "completion": [{"role": "assistant", "content": write(row)}],
+            }
+            for row in rows
+        ]
+    )
+
+
+def run_sft(ctx: StageContext, model, tokenizer):
+    """Train one SFT stage; returns (trained model with adapters merged, metrics)."""
+    from trl import SFTConfig, SFTTrainer
+
+    response = str(getattr(ctx.stage.response, "value", ctx.stage.response))
+    args = training_arguments(ctx, SFTConfig, max_length=ctx.stage.max_length)
+    clock = FirstStepClock()
+    trainer = SFTTrainer(
+        model=model,
+        args=args,
+        train_dataset=to_dataset(ctx.splits.train, response),
+        eval_dataset=to_dataset(ctx.splits.eval, response),
+        processing_class=tokenizer,
+        peft_config=lora_config(ctx),
+        callbacks=[clock],
+    )
+    result = trainer.train()
+    eval_metrics = trainer.evaluate()
+    metrics = stage_metrics(trainer, result, eval_metrics, clock)
+    return trainer, metrics

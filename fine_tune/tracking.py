@@ -1,0 +1,108 @@
+"""Experiment tracking: one W&B run per stage, grouped by sweep or run, or nothing at all.
+
+TRL's trainers log their metrics through `report_to="wandb"`: its callback
+reuses the run we open here, so project, group, job_type (the stage), tags
+(method, data, model) and the full config are ours. Offline mode writes under
+`<run folder>/wandb/` and never touches the network; `wandb sync` uploads later.
+With logger=none a stand-in that does nothing takes its place (as nanoGPT does),
+so the training code has no `if wandb` branches.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from pathlib import Path
+from typing import Any
+
+log = logging.getLogger(__name__)
+
+
+class NoTracker:
+    """logger=none: every call is a no-op and trainers report to nobody."""
+
+    report_to = "none"
+
+    def start_stage(self, stage: str, index: int) -> None:
+        pass
+
+    def log_summary(self, values: dict[str, Any]) -> None:
+        pass
+
+    def finish_stage(self) -> None:
+        pass
+
+
+class WandbTracker:
+    """One W&B run per stage; the last stage's run also carries the final evaluation."""
+
+    report_to = "wandb"
+
+    def __init__(self, logger_cfg, config: dict, run_dir: Path, group: str, tags: list[str], run_label: str):
+        self.cfg = logger_cfg
+        self.config = config
+        self.run_dir = run_dir
+        self.group = group
+        self.tags = tags
+        self.run_label = run_label
+        self.run = None
+        # TRL's callback would otherwise upload checkpoints as artifacts.
+        os.environ.setdefault("WANDB_LOG_MODEL", "false")
+        os.environ.setdefault("WANDB_SILENT", "true")
+
+    def start_stage(self, stage: str, index: int) -> None:
+        import wandb
+
+        mode = str(self.cfg.mode.value if hasattr(self.cfg.mode, "value") else self.cfg.mode)
+        kwargs = dict(
+            project=self.cfg.project,
+            entity=self.cfg.entity,
+            group=self.group,
+            job_type=stage,
+            name=f"{self.run_label}/{index:02d}-{stage}",
+            tags=self.tags,
+            config=self.config,
+            dir=str(self.run_dir),
+            reinit="finish_previous",
+        )
+        try:
+            # An unreachable server must not hang a run: give up after 30 s.
+            self.run = wandb.init(mode=mode, settings=wandb.Settings(init_timeout=30), **kwargs)
+        except Exception as err:  # noqa: BLE001 - any failure to reach W&B falls back to disk
+            if mode != "online":
+                raise
+            log.warning("W&B online init failed (%s); logging offline instead, sync later", err)
+            self.run = wandb.init(mode="offline", **kwargs)
+
+    def log_summary(self, values: dict[str, Any]) -> None:
+        if self.run is not None:
+            for key, value in values.items():
+                self.run.summary[key] = value
+
+    def finish_stage(self) -> None:
+        if self.run is not None:
+            self.run.finish()
+            self.run = None
+
+
+def make_tracker(cfg, config: dict, run_dir: Path, group: str, run_label: str):
+    """The tracker logger=<name> asks for."""
+    if cfg.logger.name == "none" or str(getattr(cfg.logger.mode, "value", cfg.logger.mode)) == "disabled":
+        return NoTracker()
+    if cfg.logger.name != "wandb":
+        from fine_tune.errors import UserError
+
+        raise UserError(f"logger.name='{cfg.logger.name}' is not a logger: use logger=wandb or logger=none")
+    tags = [f"method:{'+'.join(cfg.method.keys())}", f"data:{cfg.data.name}", f"model:{model_tag(cfg.model)}"]
+    tags += list(cfg.logger.tags)
+    if cfg.study:
+        tags.append(f"study:{cfg.study}")
+    return WandbTracker(cfg.logger, config, run_dir, group, tags, run_label)
+
+
+def model_tag(model_cfg) -> str:
+    if model_cfg.path:
+        return Path(model_cfg.path).name
+    if model_cfg.name:
+        return str(model_cfg.name).split("/")[-1]
+    return "tiny"

@@ -1,0 +1,106 @@
+"""One run: data -> base model -> stages in order -> evaluation -> metrics.json and W&B.
+
+Called by the `fine-tune` entrypoint (fine_tune.cli) with the composed config;
+writes everything into Hydra's output folder for the run:
+
+    .hydra/             the config snapshot (Hydra's own)
+    manifest.json       git SHA, package versions, data fingerprint, seed, device
+    metrics.json        per-stage losses, tokens/s, memory; base and tuned accuracy
+    01-sft_cot/adapter  the stage's LoRA adapter (or model/ for finetune=full)
+    generations/        every eval generation, base and tuned, as JSONL
+    wandb/              the offline W&B runs, one per stage
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from pathlib import Path
+
+from hydra.core.hydra_config import HydraConfig
+from hydra.types import RunMode
+from omegaconf import DictConfig, OmegaConf
+
+from fine_tune.backends import resolve_backend
+from fine_tune.data.pipeline import load_splits
+from fine_tune.evaluation.accuracy import checker_accuracy
+from fine_tune.models.load import load_model, resolve_source
+from fine_tune.outputs import build_manifest, fingerprint, write_json_atomic
+from fine_tune.report import print_summary
+from fine_tune.stages import RUNNERS, check_available, save_and_merge
+from fine_tune.stages.common import StageContext
+from fine_tune.tracking import make_tracker
+
+log = logging.getLogger(__name__)
+
+
+def _group_and_label(run_dir: Path) -> tuple[str, str]:
+    """W&B group: the sweep folder for a multirun, else the run's own folder."""
+    hc = HydraConfig.get()
+    if hc.mode == RunMode.MULTIRUN:
+        return Path(hc.sweep.dir).as_posix().replace("/", "_"), run_dir.name
+    return run_dir.name, run_dir.name
+
+
+def run(cfg: DictConfig) -> float:
+    """Train and evaluate the run `cfg` describes; returns the tuned checker accuracy."""
+    started = time.time()
+    run_dir = Path(HydraConfig.get().runtime.output_dir)
+    stages = list(cfg.method.keys())
+    check_available(stages)  # before anything loads
+    backend = resolve_backend(cfg.backend.name)
+
+    import transformers
+
+    transformers.set_seed(cfg.seed)
+    splits = load_splits(cfg.data)
+    source = resolve_source(cfg.model, cfg.cache_dir)
+    model, tokenizer = load_model(source, cfg.model, cfg.cache_dir)
+    fingerprints = {"train": fingerprint(splits.train), "eval": fingerprint(splits.eval)}
+    write_json_atomic(run_dir / "manifest.json", build_manifest(cfg.seed, fingerprints, backend, source))
+
+    group, label = _group_and_label(run_dir)
+    config = OmegaConf.to_container(cfg, resolve=True)
+    tracker = make_tracker(cfg, config, run_dir, group, label)
+    generations = run_dir / "generations"
+    generations.mkdir(exist_ok=True)
+    metrics: dict = {"status": "running", "stages_order": stages, "data": splits.report, "stages": {}}
+
+    if cfg.eval.enabled and cfg.eval.evaluate_base:
+        metrics["base"] = checker_accuracy(model, tokenizer, splits.eval, cfg.eval, "base", generations / "base.jsonl")
+    for index, name in enumerate(stages, start=1):
+        stage_dir = run_dir / f"{index:02d}-{name}"
+        ctx = StageContext(name, index, cfg.method[name], cfg, splits, stage_dir, tracker.report_to)
+        tracker.start_stage(name, index)
+        trainer, metrics["stages"][name] = RUNNERS[name](ctx, model, tokenizer)
+        model = save_and_merge(trainer, tokenizer, stage_dir)
+        write_json_atomic(run_dir / "metrics.json", metrics)  # progress survives a later crash
+        if index < len(stages):
+            tracker.finish_stage()
+
+    if cfg.eval.enabled:
+        metrics["tuned"] = checker_accuracy(model, tokenizer, splits.eval, cfg.eval, "tuned", generations / "tuned.jsonl")
+    last = metrics["stages"][stages[-1]]
+    metrics.update(
+        status="finished",
+        final_train_loss=last["final_train_loss"],
+        eval_loss=last["eval_loss"],
+        wall_time_s=time.time() - started,
+    )
+    tracker.log_summary(_summary(metrics))
+    tracker.finish_stage()
+    write_json_atomic(run_dir / "metrics.json", metrics)
+    print_summary(metrics, run_dir)
+    return metrics["tuned"]["accuracy"] if "tuned" in metrics else -metrics["eval_loss"]
+
+
+def _summary(metrics: dict) -> dict:
+    summary = {"final/eval_loss": metrics["eval_loss"], "final/final_train_loss": metrics["final_train_loss"]}
+    if "base" in metrics:
+        summary["final/base_accuracy"] = metrics["base"]["accuracy"]
+    if "tuned" not in metrics:
+        return summary
+    summary["final/tuned_accuracy"] = metrics["tuned"]["accuracy"]
+    for skill, acc in metrics["tuned"]["per_skill"].items():
+        summary[f"final/tuned_accuracy/{skill}"] = acc
+    return summary

@@ -1,0 +1,43 @@
+"""Shared fixtures: composing configs, a per-session model cache, the shared data folder."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+SHARED_DATA = REPO.parent / "shared" / "data"
+
+# Nothing in the suite may reach a hub or a tracking server.
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
+os.environ.setdefault("WANDB_MODE", "offline")
+os.environ.setdefault("DEEPEVAL_TELEMETRY_OPT_OUT", "YES")
+
+
+@pytest.fixture(scope="session")
+def cache_dir(tmp_path_factory) -> Path:
+    """One model cache for the whole session: the smoke tiny model is built once."""
+    return tmp_path_factory.mktemp("cache")
+
+
+def compose(overrides: list[str] | None = None, return_hydra_config: bool = False):
+    """Compose conf/config.yaml with `overrides`, as the entrypoint does."""
+    from hydra import compose as hydra_compose
+    from hydra import initialize_config_dir
+
+    from fine_tune.cli import conf_dir
+    from fine_tune.config import register_configs
+
+    register_configs()
+    with initialize_config_dir(str(conf_dir()), version_base="1.3"):
+        return hydra_compose("config", overrides=overrides or [], return_hydra_config=return_hydra_config)
+
+
+def shared_data(name: str) -> Path:
+    folder = SHARED_DATA / name
+    if not folder.is_dir():
+        pytest.skip(f"../shared/data/{name} is absent: the public data sets live beside the checkout")
+    return folder

@@ -1,0 +1,134 @@
+"""Every config group option and every experiment preset composes; schema errors are clear."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from omegaconf import OmegaConf
+
+from conftest import REPO, compose
+from fine_tune.errors import describe
+
+CONF = REPO / "conf"
+GROUPS = ["data", "model", "method", "backend", "eval", "logger", "debug"]
+
+
+def options(group: str) -> list[str]:
+    return sorted(p.stem for p in (CONF / group).glob("*.yaml"))
+
+
+def presets() -> list[str]:
+    return sorted(p.stem for p in (REPO / "experiments").glob("*.yaml"))
+
+
+@pytest.mark.parametrize("group,option", [(g, o) for g in GROUPS for o in options(g)])
+def test_every_option_composes(group, option):
+    cfg = compose([f"{group}={option}"])
+    OmegaConf.to_container(cfg, resolve=True)  # every interpolation resolves
+    if group == "method":
+        assert list(cfg.method.keys()) == [option]
+
+
+@pytest.mark.parametrize("preset", presets())
+@pytest.mark.parametrize("debug", [[], ["debug=smoke"]])
+def test_every_preset_composes(preset, debug):
+    cfg = compose([f"experiment={preset}", *debug])
+    assert cfg.study == preset
+    assert len(cfg.method) >= 1
+    if debug:
+        assert cfg.debug.max_steps is not None
+
+
+def test_presets_and_groups_exist():
+    assert {"reference_study", "sft_cot_curated", "large_sft_raw"} <= set(presets())
+    assert set(options("method")) == {"sft", "sft_cot", "dpo", "grpo", "thinking"}
+    assert {"raw", "curated"} <= set(options("data"))
+    assert {"tiny", "qwen2.5-0.5b", "llama-3.2-1b", "smollm2-360m", "local", "hub"} <= set(options("model"))
+
+
+def test_method_multi_select_keeps_order_and_settings_apart():
+    cfg = compose(["method=[sft_cot,dpo]"])
+    assert list(cfg.method.keys()) == ["sft_cot", "dpo"]
+    assert cfg.method.sft_cot.response == "cot" and cfg.method.dpo.beta == 0.1
+    assert list(compose(["method=[dpo,sft]"]).method.keys()) == ["dpo", "sft"]
+
+
+def test_defaults_are_the_embedded_world():
+    cfg = compose()
+    assert cfg.data.name == "curated" and cfg.model.tiny is not None and list(cfg.method) == ["sft_cot"]
+    assert cfg.logger.name == "wandb" and cfg.logger.mode == "offline"
+
+
+def _error(overrides: list[str]) -> str:
+    with pytest.raises(Exception) as info:
+        OmegaConf.to_container(compose(overrides), resolve=True)
+    message = describe(info.value)
+    assert message is not None, f"{overrides} raised a bug-looking error: {info.value!r}"
+    assert "\n" not in message
+    return message
+
+
+def test_wrong_key_names_key_and_closest():
+    message = _error(["method=sft", "method.sft.lrr=1"])
+    assert "method.sft.lrr" in message and "did you mean 'learning_rate'" in message
+
+
+def test_key_of_unselected_stage_says_how_to_select_it():
+    message = _error(["method.dpo.beta=0.2"])
+    assert "method.dpo" in message and "method=dpo" in message
+
+
+def test_wrong_type_names_key():
+    message = _error(["method=sft", "method.sft.learning_rate=high"])
+    assert "method.sft.learning_rate" in message and "high" in message
+    assert "model.tiny.hidden_size" in _error(["model.tiny.hidden_size=big"])
+    assert "lora, full" in _error(["method.sft_cot.finetune=half"])
+
+
+def test_unknown_option_lists_valid_ones():
+    message = _error(["method=sftt"])
+    assert "'sftt'" in message and "sft_cot" in message and "did you mean 'sft'" in message
+
+
+def _cli(*args: str, cwd: Path = REPO) -> subprocess.CompletedProcess:
+    env = dict(os.environ, PYTHONPATH=str(REPO))
+    env.pop("HYDRA_FULL_ERROR", None)
+    return subprocess.run([sys.executable, "-m", "fine_tune", *args], cwd=cwd, env=env,
+                          capture_output=True, text=True, timeout=120)
+
+
+@pytest.mark.parametrize(
+    "args,expected",
+    [
+        (["method=sft", "method.sft.lrr=1"], "did you mean 'learning_rate'"),
+        (["method=sftt"], "valid options: dpo, grpo, sft, sft_cot, thinking"),
+        (["seed=abc"], "config key 'seed'"),
+        (["model=local", "model.path=/no/such/model", "logger=none", "debug=smoke"], "/no/such/model"),
+        (["method=dpo", "logger=none"], "not available yet"),
+    ],
+)
+def test_cli_user_errors_are_one_line_without_traceback(args, expected, tmp_path):
+    result = _cli(*args, f"hydra.run.dir={tmp_path / 'run'}")
+    assert result.returncode == 2, result.stderr
+    assert "Traceback" not in result.stderr
+    lines = [l for l in result.stderr.splitlines() if l.startswith("fine-tune: error:")]
+    assert len(lines) == 1 and expected in lines[0], result.stderr
+    assert not (tmp_path / "run" / "metrics.json").exists()
+
+
+def test_cli_unwritable_output_folder(tmp_path):
+    blocker = tmp_path / "file"
+    blocker.write_text("not a folder")
+    result = _cli("logger=none", "debug=smoke", f"hydra.run.dir={blocker / 'run'}")
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert str(blocker) in result.stderr
+
+
+def test_experiment_works_from_any_working_directory(tmp_path):
+    result = _cli("experiment=large_sft_raw", "--cfg", "job", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert "study: large_sft_raw" in result.stdout and "name: raw" in result.stdout

@@ -1,0 +1,203 @@
+"""Tests for the embedded world: determinism, sizes, defects, the checker, the corpus.
+
+Fast (the whole world builds in well under a second): run with
+`python -m pytest -q tests/test_embedded_data.py`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import random
+import time
+from collections import Counter
+
+import pytest
+
+from fine_tune.data.embedded import (
+    DEFECTS,
+    ROW_KEYS,
+    build_corpus,
+    build_world,
+    check_answer,
+    cot_response,
+    direct_response,
+    extract_answer,
+    normalize_prompt,
+    stratified_split,
+    thinking_response,
+)
+from fine_tune.data.skills import DAYS, SKILLS
+
+SKILL_NAMES = [s.name for s in SKILLS]
+RESPONSES = [direct_response, cot_response, thinking_response]
+
+
+def _digest(world) -> str:
+    blob = json.dumps([world.train_clean, world.eval, world.raw], sort_keys=True)
+    return hashlib.sha256(blob.encode("utf-8")).hexdigest()
+
+
+@pytest.fixture(scope="module")
+def world():
+    return build_world(seed=0, show_progress=False)
+
+
+@pytest.fixture(scope="module")
+def by_id(world):
+    return {r["id"]: r for r in world.train_clean + world.eval}
+
+
+def _defects(world, label):
+    return [r for r in world.raw if r["defect"] == label]
+
+
+def test_same_seed_same_bytes_other_seed_differs(world):
+    start = time.perf_counter()
+    again = build_world(seed=0, show_progress=False)
+    assert time.perf_counter() - start < 3.0  # the trainer builds it on every run
+    assert _digest(again) == _digest(world)
+    assert _digest(build_world(seed=1, show_progress=False)) != _digest(world)
+
+
+def test_sizes_match_the_reference_study(world):
+    assert abs(len(world.train_clean) - 8963) <= 3
+    assert abs(len(world.eval) - 472) <= 3
+    assert len(world.raw) == len(world.train_clean) + round(0.40 * len(world.train_clean))
+    counts = Counter(r["defect"] for r in world.raw)
+    assert counts[None] == len(world.train_clean)
+    assert all(counts[label] > 0 for label in DEFECTS), counts
+    # contamination stays a small leak: about 5% of the eval rows' count
+    assert counts["contamination"] <= 0.06 * len(world.eval) + 1
+    per_skill = Counter(r["skill"] for r in world.train_clean + world.eval)
+    assert set(per_skill) == set(SKILL_NAMES) and max(per_skill.values()) - min(per_skill.values()) <= 1
+
+
+def test_row_schema(world):
+    for row in world.train_clean + world.eval + world.raw:
+        assert tuple(row) == ROW_KEYS
+        assert all(v is None or isinstance(v, str) for v in row.values())
+    assert all(r["defect"] is None and r["source_id"] is None for r in world.train_clean + world.eval)
+    assert {r["split"] for r in world.train_clean} == {"train"}
+    assert {r["split"] for r in world.eval} == {"eval"}
+    assert {r["split"] for r in world.raw} == {"train"}
+    assert len({r["id"] for r in world.raw}) == len(world.raw)
+
+
+def test_clean_prompts_unique_and_eval_not_in_raw(world):
+    clean = [normalize_prompt(r["prompt"]) for r in world.train_clean + world.eval]
+    assert len(clean) == len(set(clean))
+    raw_prompts = {r["prompt"] for r in world.raw}
+    assert not any(r["prompt"] in raw_prompts for r in world.eval)
+    eval_ids = {r["id"] for r in world.eval}
+    assert not any(r["id"] in eval_ids for r in world.raw)
+
+
+def test_split_is_stratified_and_order_free(world):
+    rows = world.train_clean + world.eval
+    train, held = stratified_split(rows, 0.05, seed=0)
+    assert {r["id"] for r in held} == {r["id"] for r in world.eval}
+    shuffled = rows[:]
+    random.Random(3).shuffle(shuffled)
+    assert {r["id"] for r in stratified_split(shuffled, 0.05, seed=0)[1]} == {r["id"] for r in held}
+    assert {r["id"] for r in stratified_split(rows, 0.05, seed=1)[1]} != {r["id"] for r in held}
+    n = Counter(r["skill"] for r in rows)
+    assert Counter(r["skill"] for r in held) == {s: round(c * 0.05) for s, c in n.items()}
+
+
+def _wrong(row) -> list[str]:
+    """Near misses written independently of the generator's own `plausible_wrong`."""
+    spec = json.loads(row["check"])
+    v = spec["value"]
+    if spec["kind"] == "number":
+        return [str(v + 1), str(v - 1), f"{v} apples"]
+    if spec["kind"] == "list":
+        rotated = v[1:] + v[:1]  # never all-equal lists, so a rotation is another list
+        return ["[" + ", ".join(map(str, rotated)) + "]", "[" + ", ".join(map(str, v[:-1])) + "]"]
+    if spec["kind"] == "json_answer":
+        return [json.dumps({"answer": v + 1}), json.dumps({"result": v}), str(v), json.dumps({"answer": str(v)})]
+    if v in DAYS:
+        return [DAYS[(DAYS.index(v) + 1) % 7], "Someday"]
+    return [v.lower(), v.capitalize()]
+
+
+@pytest.mark.parametrize("skill", SKILL_NAMES)
+def test_checker_per_skill(world, skill):
+    rows = [r for r in world.train_clean + world.eval if r["skill"] == skill]
+    for row in rows:
+        assert all(check_answer(row, make(row)) for make in RESPONSES), row
+        for wrong in _wrong(row):
+            assert not check_answer(row, f"Answer: {wrong}"), (row, wrong)
+            assert not check_answer(row, f"<think>\n{row['cot']}\n</think>\nAnswer: {wrong}"), (row, wrong)
+    # the check spec alone (dict or JSON string) is enough
+    assert check_answer(rows[0]["check"], direct_response(rows[0]))
+    assert check_answer(json.loads(rows[0]["check"]), direct_response(rows[0]))
+
+
+GARBAGE = ["", "Answer:", "asdf", "Answer: asdf", None, 123, b"Answer: 7", "Answer: [1, 2", "Answer: {",
+           "Answer: true", "Answer: nan", "<think>Answer: 7</think>", "\x00\x07", "Answer: " + "9" * 400]
+
+
+@pytest.mark.parametrize("skill", SKILL_NAMES)
+def test_garbage_is_false_never_raises(world, skill):
+    row = next(r for r in world.eval if r["skill"] == skill)
+    for junk in GARBAGE:
+        assert check_answer(row, junk) is False, junk
+    for bad_spec in [None, "not json", {}, {"kind": "number"}, {"kind": "nope", "value": 1}, 7, []]:
+        assert check_answer(bad_spec, "Answer: 7") is False, bad_spec
+
+
+def test_wrong_answer_rows_fail_their_own_check(world, by_id):
+    rows = _defects(world, "wrong_answer")
+    for row in rows:
+        src = by_id[row["source_id"]]
+        assert row["check"] == src["check"] and row["answer"] != src["answer"]
+        assert row["cot"].split("\n")[-1] != src["cot"].split("\n")[-1]  # the last step agrees with the lie
+        assert not any(check_answer(row, make(row)) for make in RESPONSES), row
+
+
+def test_truncated_rows_have_no_answer(world, by_id):
+    for row in _defects(world, "truncated"):
+        src = by_id[row["source_id"]]
+        assert row["answer"] == "" and extract_answer(cot_response(row)) == ""
+        assert src["cot"].startswith(row["cot"]) and len(row["cot"]) < len(src["cot"])
+        assert not check_answer(row, cot_response(row))
+
+
+def test_duplicates_garbled_and_contamination_keep_their_source(world, by_id):
+    eval_ids = {r["id"] for r in world.eval}
+    ignore = ("id", "defect", "source_id")
+    for row in _defects(world, "exact_duplicate"):
+        src = by_id[row["source_id"]]
+        assert {k: v for k, v in row.items() if k not in ignore} == {k: v for k, v in src.items() if k not in ignore}
+    for label in ("near_duplicate", "contamination"):
+        for row in _defects(world, label):
+            src = by_id[row["source_id"]]
+            assert (src["split"] == "eval") == (label == "contamination")
+            assert row["prompt"] != src["prompt"] and row["answer"] == src["answer"]
+            assert check_answer(row, direct_response(row))
+    assert all(r["source_id"] in eval_ids for r in _defects(world, "contamination"))
+    for row in _defects(world, "garbled"):
+        src = by_id[row["source_id"]]
+        assert (row["prompt"], row["cot"]) != (src["prompt"], src["cot"]) and row["answer"] == src["answer"]
+
+
+def test_extract_answer():
+    assert extract_answer("Answer: 7") == "7"
+    assert extract_answer("x\nAnswer: 3\nmore\nAnswer:  9 \n") == "9"
+    assert extract_answer("<think>\nAnswer: 1\n</think>\nAnswer: 2") == "2"
+    assert extract_answer("<think>\nAnswer: 1\n</think>\nno answer here") is None
+    assert extract_answer("Answer: 5\nUser: next question") == "5"  # stops at the end of the line
+    assert extract_answer("nothing") is None and extract_answer(None) is None
+    assert extract_answer("Answer:") == ""
+
+
+def test_corpus_is_deterministic_plain_text():
+    corpus = build_corpus(seed=1, size=3000)
+    assert corpus == build_corpus(seed=1, size=3000) and corpus != build_corpus(seed=2, size=3000)
+    assert len(corpus) == 3000 and len(build_corpus()) == 20000
+    text = "\n".join(corpus)
+    assert "Answer:" not in text and "<think>" not in text
+    for fact in ["plus", "centimeters", "smallest to largest", "Wednesday", "largest number", '{"answer":']:
+        assert fact in text, fact
+    assert any(w.isupper() and len(w) >= 3 for w in text.split())

@@ -1,0 +1,86 @@
+"""The entrypoint, end to end on the smoke config: training, outputs, offline W&B."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from conftest import REPO
+from wandb_offline import run_contents
+
+
+def run_cli(run_dir: Path, cache_dir: Path, *overrides: str) -> subprocess.CompletedProcess:
+    env = dict(os.environ, FINE_TUNE_CACHE=str(cache_dir), PYTHONPATH=str(REPO), WANDB_MODE="")
+    result = subprocess.run(
+        [sys.executable, "-m", "fine_tune", "debug=smoke", f"hydra.run.dir={run_dir}", *overrides],
+        cwd=run_dir.parent, env=env, capture_output=True, text=True, timeout=600,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    return result
+
+
+@pytest.fixture(scope="module")
+def full_run(tmp_path_factory, cache_dir):
+    run_dir = tmp_path_factory.mktemp("e2e") / "run"
+    result = run_cli(run_dir, cache_dir)
+    return run_dir, result
+
+
+def test_training_loss_went_down(full_run):
+    run_dir, _ = full_run
+    metrics = json.loads((run_dir / "metrics.json").read_text())
+    stage = metrics["stages"]["sft_cot"]
+    losses = [s["loss"] for s in stage["train_loss_steps"]]
+    assert len(losses) >= 3
+    assert losses[-1] < losses[0], losses
+
+
+def test_outputs_exist(full_run):
+    run_dir, result = full_run
+    metrics = json.loads((run_dir / "metrics.json").read_text())
+    assert metrics["status"] == "finished"
+    stage = metrics["stages"]["sft_cot"]
+    for key in ("eval_loss", "runtime_s", "tokens_per_s", "peak_memory_mb", "train_loss_epochs"):
+        assert stage[key], key
+    assert 0 <= metrics["base"]["accuracy"] <= 1 and metrics["tuned"]["total"] == 8
+    manifest = json.loads((run_dir / "manifest.json").read_text())
+    assert {"git_sha", "packages", "data_fingerprint", "seed", "device"} <= set(manifest)
+    assert manifest["packages"]["trl"] and manifest["seed"] == 42
+    assert (run_dir / ".hydra" / "config.yaml").is_file()
+    assert (run_dir / "01-sft_cot" / "model" / "model.safetensors").is_file()  # the tiny model trains fully
+    assert len((run_dir / "generations" / "tuned.jsonl").read_text().splitlines()) == 8
+    assert "checker accuracy" in result.stdout
+
+
+def test_offline_wandb_run_holds_the_metrics(full_run):
+    run_dir, _ = full_run
+    files = list((run_dir / "wandb").glob("offline-run-*/run-*.wandb"))
+    assert len(files) == 1
+    contents = run_contents(files[0])
+    assert contents["run"]["job_type"] == "sft_cot"
+    assert contents["run"]["group"] == run_dir.name and contents["run"]["project"] == "fine-tune"
+    assert {"method:sft_cot", "data:curated", "model:tiny"} <= set(contents["run"]["tags"])
+    logged = [row["train/loss"] for row in contents["history"] if "train/loss" in row]
+    metrics = json.loads((run_dir / "metrics.json").read_text())
+    assert logged == pytest.approx([s["loss"] for s in metrics["stages"]["sft_cot"]["train_loss_steps"]])
+    assert contents["summary"]["final/tuned_accuracy"] == metrics["tuned"]["accuracy"]
+    assert contents["config"]["data"]["name"] == "curated"
+
+
+def test_lora_stage_saves_an_adapter_that_loads(tmp_path, cache_dir):
+    run_dir = tmp_path / "run"
+    run_cli(run_dir, cache_dir, "method=sft", "method.sft.finetune=lora", "logger=none")
+    adapter = run_dir / "01-sft" / "adapter"
+    assert (adapter / "adapter_config.json").is_file() and (adapter / "adapter_model.safetensors").is_file()
+    from peft import PeftConfig
+
+    assert PeftConfig.from_pretrained(str(adapter)).r == 16
+    assert not (run_dir / "wandb").exists()  # logger=none logs nothing
+    metrics = json.loads((run_dir / "metrics.json").read_text())
+    losses = [s["loss"] for s in metrics["stages"]["sft"]["train_loss_steps"]]
+    assert losses[-1] < losses[0]
