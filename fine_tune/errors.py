@@ -39,8 +39,13 @@ def _is_abbreviation(short: str, full: str) -> bool:
 
 
 def _closest(word: str, choices: list[str]) -> str:
-    abbreviated = [c for c in choices if _is_abbreviation(word, c)]
-    match = abbreviated or difflib.get_close_matches(word, choices, n=1, cutoff=0.5)
+    # A near-identical spelling first ('sftt' -> 'sft'), then an abbreviation
+    # ('lrr' -> 'learning_rate'), then a looser spelling match.
+    match = (
+        difflib.get_close_matches(word, choices, n=1, cutoff=0.75)
+        or [c for c in choices if _is_abbreviation(word, c)]
+        or difflib.get_close_matches(word, choices, n=1, cutoff=0.5)
+    )
     return f" (did you mean '{match[0]}'?)" if match else ""
 
 

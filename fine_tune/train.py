@@ -49,23 +49,39 @@ def run(cfg: DictConfig) -> float:
     stages = list(cfg.method.keys())
     check_available(stages)  # before anything loads
     backend = resolve_backend(cfg.backend.name)
+    source = resolve_source(cfg.model, cfg.cache_dir)  # a bad model.path fails before data work
 
     import transformers
 
     transformers.set_seed(cfg.seed)
     splits = load_splits(cfg.data)
-    source = resolve_source(cfg.model, cfg.cache_dir)
     model, tokenizer = load_model(source, cfg.model, cfg.cache_dir)
     fingerprints = {"train": fingerprint(splits.train), "eval": fingerprint(splits.eval)}
     write_json_atomic(run_dir / "manifest.json", build_manifest(cfg.seed, fingerprints, backend, source))
 
     group, label = _group_and_label(run_dir)
-    config = OmegaConf.to_container(cfg, resolve=True)
-    tracker = make_tracker(cfg, config, run_dir, group, label)
+    tracker = make_tracker(cfg, OmegaConf.to_container(cfg, resolve=True), run_dir, group, label)
+    metrics: dict = {"status": "running", "stages_order": stages, "data": splits.report, "stages": {}}
+    try:
+        _train_and_evaluate(cfg, stages, model, tokenizer, splits, run_dir, tracker, metrics)
+    except BaseException as err:
+        # Keep what finished and say why the run stopped; the error still propagates.
+        metrics.update(status="failed", error=f"{type(err).__name__}: {err}", wall_time_s=time.time() - started)
+        write_json_atomic(run_dir / "metrics.json", metrics)
+        tracker.finish_stage()
+        raise
+    metrics["wall_time_s"] = time.time() - started
+    tracker.log_summary(_summary(metrics))
+    tracker.finish_stage()
+    write_json_atomic(run_dir / "metrics.json", metrics)
+    print_summary(metrics, run_dir)
+    return metrics["tuned"]["accuracy"] if "tuned" in metrics else -metrics["eval_loss"]
+
+
+def _train_and_evaluate(cfg, stages, model, tokenizer, splits, run_dir: Path, tracker, metrics: dict) -> None:
+    """Base score, the stages in order (each from the last one's merged weights), tuned score."""
     generations = run_dir / "generations"
     generations.mkdir(exist_ok=True)
-    metrics: dict = {"status": "running", "stages_order": stages, "data": splits.report, "stages": {}}
-
     if cfg.eval.enabled and cfg.eval.evaluate_base:
         metrics["base"] = checker_accuracy(model, tokenizer, splits.eval, cfg.eval, "base", generations / "base.jsonl")
     for index, name in enumerate(stages, start=1):
@@ -77,21 +93,10 @@ def run(cfg: DictConfig) -> float:
         write_json_atomic(run_dir / "metrics.json", metrics)  # progress survives a later crash
         if index < len(stages):
             tracker.finish_stage()
-
     if cfg.eval.enabled:
         metrics["tuned"] = checker_accuracy(model, tokenizer, splits.eval, cfg.eval, "tuned", generations / "tuned.jsonl")
     last = metrics["stages"][stages[-1]]
-    metrics.update(
-        status="finished",
-        final_train_loss=last["final_train_loss"],
-        eval_loss=last["eval_loss"],
-        wall_time_s=time.time() - started,
-    )
-    tracker.log_summary(_summary(metrics))
-    tracker.finish_stage()
-    write_json_atomic(run_dir / "metrics.json", metrics)
-    print_summary(metrics, run_dir)
-    return metrics["tuned"]["accuracy"] if "tuned" in metrics else -metrics["eval_loss"]
+    metrics.update(status="finished", final_train_loss=last["final_train_loss"], eval_loss=last["eval_loss"])
 
 
 def _summary(metrics: dict) -> dict:

@@ -15,7 +15,8 @@ from wandb_offline import run_contents
 
 
 def run_cli(run_dir: Path, cache_dir: Path, *overrides: str) -> subprocess.CompletedProcess:
-    env = dict(os.environ, FINE_TUNE_CACHE=str(cache_dir), PYTHONPATH=str(REPO), WANDB_MODE="")
+    env = dict(os.environ, FINE_TUNE_CACHE=str(cache_dir), PYTHONPATH=str(REPO))
+    env.pop("WANDB_MODE", None)  # the config's logger.mode decides
     result = subprocess.run(
         [sys.executable, "-m", "fine_tune", "debug=smoke", f"hydra.run.dir={run_dir}", *overrides],
         cwd=run_dir.parent, env=env, capture_output=True, text=True, timeout=600,

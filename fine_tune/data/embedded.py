@@ -160,7 +160,7 @@ _SWAPS = [("How many", "What number of"), ("What is", "What's"), ("What day is",
           ("buys", "picks up"), ("gives away", "hands out"), ("starts with", "begins with"), ("Sort", "Order"),
           ("Reverse", "Flip"), ("Find", "Tell me"), ("Convert", "Change"), ("Write", "Print")]
 _MOJIBAKE = ["Ã©", "â€™", "Ã¼", "ï¿½", "â€œ", "Â"]
-_CONTROL = ["\x00", "\x07", "\x1b", "\x0c", "\ufffd", "\u200b"]
+_CONTROL = ["\x00", "\x07", "\x1b", "\x01", "\ufffd", "\u200b"]  # none is whitespace: normalising must not undo them
 
 
 def reword(prompt: str, rng: random.Random) -> str:

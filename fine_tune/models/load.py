@@ -57,7 +57,9 @@ def load_model(source: str, model_cfg, cache_dir: str):
     """(model, tokenizer) for `source`; a corrupt tiny-model cache is rebuilt once."""
     try:
         return _load(source, model_cfg)
-    except (OSError, ValueError, RuntimeError) as err:
+    except UserError:
+        raise
+    except Exception as err:  # noqa: BLE001 - safetensors, OSError, ValueError...: all mean "cannot load"
         if model_cfg.path is None and model_cfg.name is None and model_cfg.tiny is not None:
             from fine_tune.models.tiny import tiny_model_dir
 
