@@ -13,7 +13,7 @@ started = time.time()
 
 import torch  # noqa: E402
 from datasets import load_dataset  # noqa: E402
-from transformers import AutoModelForCausalLM, AutoTokenizer  # noqa: E402
+from transformers import AutoModelForCausalLM, AutoTokenizer, TrainerCallback  # noqa: E402
 from trl import SFTConfig, SFTTrainer  # noqa: E402
 
 model_dir, rows, eval_rows, steps, batch, lr, out = sys.argv[1:8]
@@ -25,10 +25,19 @@ args = SFTConfig(
     lr_scheduler_type="cosine", logging_steps=10, save_strategy="no", report_to="none",
     bf16=False, use_cpu=True, seed=42, data_seed=42, max_length=512,
 )
+
+
+class FirstStep(TrainerCallback):
+    def on_step_begin(self, args, state, control, **kwargs):
+        if state.global_step == 0:
+            print(f"bare first step at {time.time():.3f}", flush=True)
+
+
 trainer = SFTTrainer(
     model=model, args=args, processing_class=tokenizer,
     train_dataset=load_dataset("json", data_files=rows, split="train"),
     eval_dataset=load_dataset("json", data_files=eval_rows, split="train"),
+    callbacks=[FirstStep()],
 )
 trainer.train()
 trainer.evaluate()

@@ -25,7 +25,7 @@ from fine_tune.backends import resolve_backend
 from fine_tune.data.pipeline import load_splits
 from fine_tune.evaluation.accuracy import checker_accuracy
 from fine_tune.models.load import load_model, resolve_source
-from fine_tune.outputs import build_manifest, fingerprint, write_json_atomic
+from fine_tune.outputs import build_manifest, write_json_atomic
 from fine_tune.report import print_summary
 from fine_tune.stages import RUNNERS, check_available, save_and_merge
 from fine_tune.stages.common import StageContext
@@ -56,8 +56,7 @@ def run(cfg: DictConfig) -> float:
     transformers.set_seed(cfg.seed)
     splits = load_splits(cfg.data)
     model, tokenizer = load_model(source, cfg.model, cfg.cache_dir)
-    fingerprints = {"train": fingerprint(splits.train), "eval": fingerprint(splits.eval)}
-    write_json_atomic(run_dir / "manifest.json", build_manifest(cfg.seed, fingerprints, backend, source))
+    write_json_atomic(run_dir / "manifest.json", build_manifest(cfg.seed, splits.fingerprints, backend, source))
 
     group, label = _group_and_label(run_dir)
     tracker = make_tracker(cfg, OmegaConf.to_container(cfg, resolve=True), run_dir, group, label)

@@ -10,8 +10,10 @@ from __future__ import annotations
 import hashlib
 import logging
 from dataclasses import dataclass, field
+from functools import cached_property
 
 from fine_tune.data.embedded import build_world, cot_response, normalize_prompt
+from fine_tune.outputs import fingerprint
 
 log = logging.getLogger(__name__)
 
@@ -22,6 +24,11 @@ class Splits:
     eval: list[dict]
     # rows in and out of every curation step, for metrics.json
     report: dict = field(default_factory=dict)
+
+    @cached_property
+    def fingerprints(self) -> dict[str, str]:
+        """Content hashes of the rows: the manifest records them, caches key on them."""
+        return {"train": fingerprint(self.train), "eval": fingerprint(self.eval)}
 
 
 def exact_dedup(rows: list[dict]) -> tuple[list[dict], list[dict]]:

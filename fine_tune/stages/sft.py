@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from datasets import Dataset
 
+from fine_tune.data.arrow_cache import cached_dataset
 from fine_tune.data.embedded import cot_response, direct_response, thinking_response
 from fine_tune.stages.common import FirstStepClock, StageContext, lora_config, stage_metrics, training_arguments
 
@@ -33,6 +34,12 @@ def to_dataset(rows: list[dict], response: str) -> Dataset:
     )
 
 
+def _cached(ctx: StageContext, split: str, response: str) -> Dataset:
+    rows = getattr(ctx.splits, split)
+    build = lambda: to_dataset(rows, response)  # noqa: E731
+    return cached_dataset(ctx.splits.fingerprints[split], f"sft-{response}", build, ctx.cfg.cache_dir)
+
+
 def run_sft(ctx: StageContext, model, tokenizer):
     """Train one SFT stage; returns (trained model with adapters merged, metrics)."""
     from trl import SFTConfig, SFTTrainer
@@ -43,8 +50,8 @@ def run_sft(ctx: StageContext, model, tokenizer):
     trainer = SFTTrainer(
         model=model,
         args=args,
-        train_dataset=to_dataset(ctx.splits.train, response),
-        eval_dataset=to_dataset(ctx.splits.eval, response),
+        train_dataset=_cached(ctx, "train", response),
+        eval_dataset=_cached(ctx, "eval", response),
         processing_class=tokenizer,
         peft_config=lora_config(ctx),
         callbacks=[clock],
