@@ -39,20 +39,25 @@ def _task(cfg: DictConfig) -> float | None:
     return run(cfg)
 
 
-def main() -> None:
+def run_reporting_errors(task, prog: str) -> None:
+    """Run a @hydra.main `task`, turning user mistakes into one line on stderr and exit status 2."""
     register_configs()
     user_wants_traceback = bool(os.environ.get("HYDRA_FULL_ERROR"))
     # Hydra prints its own errors and exits; asking it to raise lets us turn
     # config mistakes into one clear line with a suggestion.
     os.environ["HYDRA_FULL_ERROR"] = "1"
     try:
-        _task()
+        task()
     except Exception as err:  # noqa: BLE001 - sorted into user errors and bugs below
         message = describe(err)
         if message is None or user_wants_traceback:
             raise
-        print(f"fine-tune: error: {message}", file=sys.stderr)
+        print(f"{prog}: error: {message}", file=sys.stderr)
         sys.exit(2)
 
 
-__all__ = ["main", "conf_dir", "UserError"]
+def main() -> None:
+    run_reporting_errors(_task, "fine-tune")
+
+
+__all__ = ["main", "conf_dir", "run_reporting_errors", "UserError"]

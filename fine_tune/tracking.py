@@ -29,6 +29,9 @@ class NoTracker:
     def log_summary(self, values: dict[str, Any]) -> None:
         pass
 
+    def log_table(self, key: str, columns: list[str], rows: list[list]) -> None:
+        pass
+
     def finish_stage(self) -> None:
         pass
 
@@ -78,6 +81,12 @@ class WandbTracker:
         if self.run is not None:
             for key, value in values.items():
                 self.run.summary[key] = value
+
+    def log_table(self, key: str, columns: list[str], rows: list[list]) -> None:
+        if self.run is not None:
+            import wandb
+
+            self.run.log({key: wandb.Table(columns=columns, data=rows)})
 
     def finish_stage(self) -> None:
         if self.run is not None:

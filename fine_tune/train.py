@@ -6,6 +6,7 @@ writes everything into Hydra's output folder for the run:
     .hydra/             the config snapshot (Hydra's own)
     manifest.json       git SHA, package versions, data fingerprint, seed, device
     metrics.json        per-stage losses, tokens/s, memory; base and tuned accuracy
+    data_report.{json,md}, rejects.jsonl   rows in/out of every data step; every removed row and why
     01-sft_cot/adapter  the stage's LoRA adapter (or model/ for finetune=full)
     generations/        every eval generation, base and tuned, as JSONL
     wandb/              the offline W&B runs, one per stage
@@ -23,6 +24,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from fine_tune.backends import resolve_backend
 from fine_tune.data.pipeline import load_splits
+from fine_tune.data.report import write_report
 from fine_tune.evaluation.accuracy import checker_accuracy
 from fine_tune.models.load import load_model, resolve_source
 from fine_tune.outputs import build_manifest, write_json_atomic
@@ -54,7 +56,8 @@ def run(cfg: DictConfig) -> float:
     import transformers
 
     transformers.set_seed(cfg.seed)
-    splits = load_splits(cfg.data)
+    splits = load_splits(cfg.data, cfg.cache_dir)
+    write_report(splits.report, splits.rejects, run_dir)
     model, tokenizer = load_model(source, cfg.model, cfg.cache_dir)
     write_json_atomic(run_dir / "manifest.json", build_manifest(cfg.seed, splits.fingerprints, backend, source))
 
@@ -82,18 +85,25 @@ def _train_and_evaluate(cfg, stages, model, tokenizer, splits, run_dir: Path, tr
     generations = run_dir / "generations"
     generations.mkdir(exist_ok=True)
     if cfg.eval.enabled and cfg.eval.evaluate_base:
-        metrics["base"] = checker_accuracy(model, tokenizer, splits.eval, cfg.eval, "base", generations / "base.jsonl")
+        base = checker_accuracy(model, tokenizer, splits.eval, cfg.eval, "base", generations / "base.jsonl")
+        if base is not None:
+            metrics["base"] = base
     for index, name in enumerate(stages, start=1):
         stage_dir = run_dir / f"{index:02d}-{name}"
         ctx = StageContext(name, index, cfg.method[name], cfg, splits, stage_dir, tracker.report_to)
         tracker.start_stage(name, index)
+        if index == 1:
+            tracker.log_table("data/curation", ["step", "rows_in", "rows_out"],
+                              [[st["step"], st["rows_in"], st["rows_out"]] for st in splits.report["steps"]])
         trainer, metrics["stages"][name] = RUNNERS[name](ctx, model, tokenizer)
         model = save_and_merge(trainer, tokenizer, stage_dir)
         write_json_atomic(run_dir / "metrics.json", metrics)  # progress survives a later crash
         if index < len(stages):
             tracker.finish_stage()
-    if cfg.eval.enabled:
-        metrics["tuned"] = checker_accuracy(model, tokenizer, splits.eval, cfg.eval, "tuned", generations / "tuned.jsonl")
+    tuned = checker_accuracy(model, tokenizer, splits.eval, cfg.eval, "tuned", generations / "tuned.jsonl") \
+        if cfg.eval.enabled else None
+    if tuned is not None:
+        metrics["tuned"] = tuned
     last = metrics["stages"][stages[-1]]
     metrics.update(status="finished", final_train_loss=last["final_train_loss"], eval_loss=last["eval_loss"])
 

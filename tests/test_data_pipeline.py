@@ -1,40 +1,55 @@
-"""data=raw and data=curated over the embedded world: same eval set, curation removes what it claims."""
+"""data=raw and data=curated over the embedded world, and the fine-tune-data command."""
 
 from __future__ import annotations
 
-from collections import Counter
+import json
+import os
+import subprocess
+import sys
 
-from conftest import compose
-from fine_tune.data.pipeline import exact_dedup, load_splits
+from conftest import REPO, compose, shared_data
+from fine_tune.data.pipeline import load_splits
 
 
-def test_raw_and_curated_share_the_eval_set_and_curated_drops_exact_duplicates():
+def test_raw_and_curated_share_the_eval_set():
     raw = load_splits(compose(["data=raw"]).data, show_progress=False)
     curated = load_splits(compose(["data=curated"]).data, show_progress=False)
     assert [r["id"] for r in raw.eval] == [r["id"] for r in curated.eval]
     assert 470 <= len(curated.eval) <= 476  # the reference study's 472, stratified per skill
-    # Whichever copy comes first is kept, so count content, not labels: exactly one
-    # row per injected exact duplicate goes, and each removed row has a kept twin.
-    n_duplicates = Counter(r["defect"] for r in raw.train)["exact_duplicate"]
-    kept_ids = {r["id"] for r in curated.train}
-    removed = [r for r in raw.train if r["id"] not in kept_ids]
-    assert len(removed) == n_duplicates > 0
-    content = lambda r: (r["prompt"], r["cot"], r["answer"])  # noqa: E731
-    kept_content = {content(r) for r in curated.train}
-    assert all(content(r) in kept_content for r in removed)
-    step = curated.report["steps"][0]
-    assert step["rows_in"] - step["rows_out"] == n_duplicates
-    assert len(raw.train) > 12000 > len(curated.train) > 11000
+    assert len(raw.train) > 12000 and len(curated.train) < len(raw.train)
+    assert raw.report["steps"] == [] and raw.rejects == []
+    assert len(curated.train) + len(curated.rejects) == len(raw.train)
 
 
-def test_exact_dedup_keeps_first_and_reports_the_rest():
-    row = {"prompt": "What is 2 + 2?", "answer": "4", "cot": "2 + 2 = 4."}
-    twin = dict(row, prompt="  what is 2 + 2? ")  # same after normalisation
-    other = dict(row, answer="5")
-    kept, removed = exact_dedup([row, twin, other])
-    assert kept == [row, other] and removed == [twin]
-
-
-def test_max_samples_caps_train_rows():
-    splits = load_splits(compose(["data.max_samples=50"]).data, show_progress=False)
+def test_max_samples_and_fraction_shrink_train_rows():
+    splits = load_splits(compose(["data=raw", "data.max_samples=50"]).data, show_progress=False)
     assert len(splits.train) == 50 and splits.report["train_rows"] == 50
+    splits = load_splits(compose(["data=raw", "data.fraction=0.1"]).data, show_progress=False)
+    assert abs(len(splits.train) - 1254) <= 2
+
+
+def test_fine_tune_data_prints_the_report_and_writes_rejects(tmp_path):
+    alpaca = shared_data("llamafactory_demo") / "alpaca_en_demo.json"
+    env = dict(os.environ, PYTHONPATH=str(REPO), FINE_TUNE_CACHE=str(tmp_path / "cache"))
+    result = subprocess.run(
+        [sys.executable, "-m", "fine_tune.data_cli", f"data.source.path={alpaca}", f"hydra.run.dir={tmp_path / 'out'}"],
+        capture_output=True, text=True, env=env, timeout=300,
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "exact_dedup" in result.stdout and "train" in result.stdout
+    report = json.loads((tmp_path / "out" / "data_report.json").read_text())
+    rejects = (tmp_path / "out" / "rejects.jsonl").read_text().splitlines()
+    assert report["rows_read"] == 999 and report["format"] == "alpaca"
+    assert report["train_rows"] + report["eval_rows"] + len(rejects) == 999
+    assert not list((tmp_path / "out").glob("metrics.json"))  # no training happened
+
+
+def test_fine_tune_data_bad_path_is_one_line(tmp_path):
+    env = dict(os.environ, PYTHONPATH=str(REPO))
+    env.pop("HYDRA_FULL_ERROR", None)
+    result = subprocess.run(
+        [sys.executable, "-m", "fine_tune.data_cli", "data.source.path=/no/such.jsonl", f"hydra.run.dir={tmp_path}"],
+        capture_output=True, text=True, env=env, timeout=120,
+    )
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert "fine-tune-data: error: data.source.path '/no/such.jsonl' does not exist" in result.stderr

@@ -4,7 +4,7 @@ Built from the skills in `skills.py`, fully deterministic (local `random.Random`
 seeded by strings, `hashlib` for ranking; never Python's salted `hash()`):
 
     from fine_tune.data.embedded import build_world, build_corpus, cot_response
-    world = build_world(seed=0)        # ~8961 train_clean, ~474 eval, ~12545 raw, < 1 s
+    world = build_world(seed=0)        # 8963 train_clean, 472 eval, 12548 raw, < 1 s
     corpus = build_corpus(seed=1)      # 20,000 plain-text documents for pre-training
 
 Rows are plain dicts of str/None (see `ROW_KEYS`), ready for `Dataset.from_list`.
@@ -19,6 +19,7 @@ import json
 import logging
 import random
 import re
+import unicodedata
 from dataclasses import dataclass
 
 from tqdm.auto import tqdm
@@ -30,7 +31,7 @@ log = logging.getLogger(__name__)
 ROW_KEYS = ("id", "skill", "prompt", "answer", "cot", "check", "defect", "source_id", "split")
 DEFECTS = ("exact_duplicate", "near_duplicate", "wrong_answer", "truncated", "garbled", "contamination")
 # Contamination is a paraphrase of an eval row; ~5% of the eval rows' count keeps it a
-# leak to detect, not a second copy of the eval set (474 eval rows -> 24 leaked).
+# leak to detect, not a second copy of the eval set (472 eval rows -> 24 leaked).
 CONTAMINATION_SHARE = 0.05
 
 
@@ -106,28 +107,44 @@ def stable_hash(*parts: object) -> str:
     return hashlib.sha256("|".join(str(p) for p in parts).encode("utf-8")).hexdigest()
 
 
+def _quotas(clean_size: int) -> list[int]:
+    """Rows per skill in proportion to the skills' weights, summing to exactly `clean_size`.
+
+    Rounding down loses a few rows; they go to the skills with the largest remainders
+    (ties in skill order), so 9,435 rows split 2123/1132/2123/802/2123/1132.
+    """
+    total = sum(skill.weight for skill in SKILLS)
+    exact = [clean_size * skill.weight / total for skill in SKILLS]
+    quotas = [int(x) for x in exact]
+    by_remainder = sorted(range(len(SKILLS)), key=lambda k: quotas[k] - exact[k])
+    for k in by_remainder[: clean_size - sum(quotas)]:
+        quotas[k] += 1
+    return quotas
+
+
 def _clean_rows(seed: int, clean_size: int, show_progress: bool) -> list[dict]:
-    """`clean_size` problems unique by normalised prompt, split evenly across the skills."""
+    """`clean_size` distinct problems, unique by the skill's problem key, shared by skill weight.
+
+    Unique by key, not by prompt: two prompts that differ only in a name or an object
+    are one problem, and a near-duplicate detector would rightly drop one of them.
+    """
     rows: list[dict] = []
-    seen: set[str] = set()
     bar = tqdm(total=clean_size, desc="clean problems", disable=not show_progress)
-    for k, skill in enumerate(SKILLS):
-        quota = clean_size // len(SKILLS) + (k < clean_size % len(SKILLS))
+    for skill, quota in zip(SKILLS, _quotas(clean_size)):
         rng = random.Random(f"{seed}:{skill.name}")  # one stream per skill: adding a skill moves no other
-        made, tries = 0, 0
-        while made < quota:
+        seen: set[tuple] = set()
+        tries = 0
+        while len(seen) < quota:
             tries += 1
             if tries > 50 * quota + 1000:
-                raise RuntimeError(f"skill {skill.name!r} cannot make {quota} unique prompts")
+                raise RuntimeError(f"skill {skill.name!r} cannot make {quota} distinct problems")
             p = skill.generate(rng)
-            key = normalize_prompt(p.prompt)
-            if key in seen:
+            if p.key in seen:
                 continue
-            seen.add(key)
-            rows.append({"id": f"{skill.name}-{made:06d}", "skill": skill.name, "prompt": p.prompt,
+            rows.append({"id": f"{skill.name}-{len(seen):06d}", "skill": skill.name, "prompt": p.prompt,
                          "answer": p.answer, "cot": p.cot, "check": json.dumps(p.check, sort_keys=True),
                          "defect": None, "source_id": None, "split": "train"})
-            made += 1
+            seen.add(p.key)
             bar.update(1)
     bar.close()
     return rows
@@ -153,39 +170,116 @@ def stratified_split(rows: list[dict], eval_fraction: float, seed: int) -> tuple
 
 
 # --- defects: each takes a clean row and returns the damaged fields ---------------------------
-_WRAPS = ["Quick question: {p}", "Please help me with this. {p}", "{p} Please answer carefully.",
-          "Here is a small problem. {p}", "{p} Show your steps."]
-# Same meaning, other filler words; numbers, names and the asked-for word never change.
-_SWAPS = [("How many", "What number of"), ("What is", "What's"), ("What day is", "Which day is"),
-          ("buys", "picks up"), ("gives away", "hands out"), ("starts with", "begins with"), ("Sort", "Order"),
-          ("Reverse", "Flip"), ("Find", "Tell me"), ("Convert", "Change"), ("Write", "Print")]
-_MOJIBAKE = ["Ã©", "â€™", "Ã¼", "ï¿½", "â€œ", "Â"]
+# A near-duplicate in scraped data is the same question typed again: a greeting or a
+# thank-you, other punctuation or case, one word for another. Numbers, names, the
+# asked-for word and the response never change.
+_LEADS = ["Hi! ", "Hello, ", "Question: ", "Quick question: "]
+_TAILS = [" Please answer.", " Thanks!", " Thank you.", " Please help."]
+_SYNONYMS = {"Find": "Give", "Write": "Print", "Spell": "Write", "Sort": "Order", "Arrange": "Order",
+             "Reverse": "Flip", "Convert": "Change", "Compute": "Calculate", "Respond": "Reply", "Put": "Place",
+             "largest": "biggest", "biggest": "largest", "smallest": "lowest", "least": "lowest",
+             "maximum": "max", "minimum": "min", "numbers": "values", "list": "sequence", "appear": "occur",
+             "increasing": "ascending", "ascending": "increasing", "backwards": "reversed", "caps": "capitals",
+             "uppercase": "capitals", "result": "answer", "buys": "gets", "finds": "gets", "loses": "drops",
+             "keeps": "has", "starts": "begins", "cuts": "has", "total": "all", "walks": "hikes"}
+# A copy is light when it keeps >= 85% of its source's word 3-shingles (prompt plus
+# response), the similarity a MinHash near-duplicate detector estimates: one swapped
+# word changes 3 shingles, so rows of ~40 words keep ~86%, rows of ~20 only ~70%.
+LIGHT_EDIT_OVERLAP = 0.85
+# Each alone is enough for ftfy to call a text bad (a lone "Â" inside a word is not).
+_MOJIBAKE = ["Ã©", "â€™", "Ã¼", "ï¿½", "â€œ", "Ã¤"]
 _CONTROL = ["\x00", "\x07", "\x1b", "\x01", "\ufffd", "\u200b"]  # none is whitespace: normalising must not undo them
+_WORD = re.compile(r"\w+")
+
+
+def _retype_punctuation(prompt: str, rng: random.Random) -> str:
+    """The closing mark dropped, doubled, spaced off or swapped: always a different string."""
+    body, mark = (prompt[:-1], prompt[-1]) if prompt[-1:] in ".?!" else (prompt, "")
+    if not mark:
+        return prompt + "."
+    return rng.choice([body, body + mark * 2, f"{body} {mark}", body + ("!" if mark == "." else "?!")])
+
+
+def _lower_case(prompt: str, rng: random.Random) -> str:
+    # Case alone is undone by normalising, so the punctuation changes too.
+    return _retype_punctuation(prompt.lower(), rng)
+
+
+def _add_phrase(prompt: str, rng: random.Random) -> str:
+    return rng.choice(_LEADS) + prompt if rng.random() < 0.5 else prompt + rng.choice(_TAILS)
+
+
+def _swap_word(prompt: str, rng: random.Random) -> str:
+    """One word for a synonym, and now and then a doubled space; punctuation if none fits."""
+    found = [m for m in re.finditer(r"[A-Za-z]+", prompt) if m.group() in _SYNONYMS]
+    if not found:
+        return _retype_punctuation(prompt, rng)
+    m = rng.choice(found)
+    out = prompt[: m.start()] + _SYNONYMS[m.group()] + prompt[m.end():]
+    if rng.random() < 0.5:
+        spaces = [i for i, ch in enumerate(out) if ch == " "]
+        at = rng.choice(spaces) if spaces else len(out)
+        out = out[:at] + " " + out[at:]
+    return out
+
+
+_EDITS = (_retype_punctuation, _lower_case, _add_phrase, _swap_word)
 
 
 def reword(prompt: str, rng: random.Random) -> str:
-    """A paraphrase with the same numbers and answer: filler-word swaps inside a wrapper template."""
-    for old, new in _SWAPS:
-        if rng.random() < 0.7:
-            prompt = re.sub(rf"\b{re.escape(old)}\b", new, prompt)
-    return rng.choice(_WRAPS).format(p=prompt)  # the wrapper guarantees a different prompt
+    """A light edit with the same numbers and answer; never equal to `prompt` once normalised."""
+    return rng.choice(_EDITS)(prompt, rng)
+
+
+def _shingles(row: dict) -> set[tuple[str, ...]]:
+    """Word 3-shingles of a row's prompt and CoT response, lower-cased as a detector sees them."""
+    tokens = _WORD.findall(unicodedata.normalize("NFKC", f"{row['prompt']}\n{cot_response(row)}").lower())
+    return {tuple(tokens[i : i + 3]) for i in range(max(1, len(tokens) - 2))}
+
+
+def _light_copy(row: dict, rng: random.Random) -> str:
+    """A reworded prompt whose row keeps >= LIGHT_EDIT_OVERLAP of the source row's shingles.
+
+    A short row loses too much to an added phrase or a swapped word, so after a few
+    tries it gets retyped punctuation, which keeps every word.
+    """
+    source = _shingles(row)
+    for _ in range(4):
+        prompt = reword(row["prompt"], rng)
+        copy = _shingles({**row, "prompt": prompt})
+        if len(source & copy) >= LIGHT_EDIT_OVERLAP * len(source | copy):
+            return prompt
+    return _retype_punctuation(row["prompt"], rng)
+
+
+def _shuffle_words(text: str, rng: random.Random, n: int) -> str | None:
+    """`text` with the letters of `n` of its 4+-letter words shuffled, or None if it has fewer."""
+    spans = [m.span() for m in re.finditer(r"[A-Za-z]{4,}", text) if len(set(m.group())) > 1]
+    if len(spans) < n:
+        return None
+    for start, end in rng.sample(spans, n):  # same-length replacements: the other spans stay valid
+        word, letters = text[start:end], list(text[start:end])
+        while "".join(letters) == word:
+            rng.shuffle(letters)
+        text = text[:start] + "".join(letters) + text[end:]
+    return text
 
 
 def garble(text: str, rng: random.Random) -> str:
-    """Inject mojibake or control characters, or shuffle letters inside a few words."""
+    """Inject 2-4 mojibake or control characters, or shuffle the letters of 3-4 words plus one.
+
+    A scramble alone is ambiguous (rare words, names and typos look the same to a
+    filter), so it always comes with one stray mojibake character: every garbled row
+    carries something no clean row has. Three or more scrambled words, so a scrambled-
+    word filter can ask for several without missing rows whose scramble repeats elsewhere.
+    """
     style = rng.randrange(3)
-    words = text.split(" ")
-    long_words = [i for i, w in enumerate(words) if len(w) >= 4 and len(set(w)) > 1]
-    if style == 2 and long_words:
-        for i in rng.sample(long_words, min(3, len(long_words))):
-            letters = list(words[i])
-            while "".join(letters) == words[i]:
-                rng.shuffle(letters)
-            words[i] = "".join(letters)
-        return " ".join(words)
-    junk = _MOJIBAKE if style == 0 else _CONTROL
+    junk, n_junk = (_CONTROL if style == 1 else _MOJIBAKE), rng.randint(2, 4)
+    if style == 2:
+        shuffled = _shuffle_words(text, rng, rng.randint(3, 4))
+        text, n_junk = (shuffled, 1) if shuffled is not None else (text, n_junk)
     chars = list(text)
-    for _ in range(rng.randint(2, 4)):
+    for _ in range(n_junk):
         chars.insert(rng.randint(0, len(chars)), rng.choice(junk))
     return "".join(chars)
 
@@ -193,7 +287,7 @@ def garble(text: str, rng: random.Random) -> str:
 def _damage(label: str, row: dict, rng: random.Random) -> dict:
     """The fields a defect of kind `label` replaces in `row` (exact duplicates replace none)."""
     if label in ("near_duplicate", "contamination"):
-        return {"prompt": reword(row["prompt"], rng)}
+        return {"prompt": _light_copy(row, rng)}
     if label == "garbled":
         field = rng.choice(["prompt", "cot"])
         return {field: garble(row[field], rng)}
@@ -243,9 +337,9 @@ def build_world(seed: int = 0, clean_size: int = 9435, eval_fraction: float = 0.
 
     Args:
         seed: same seed -> byte-identical rows; another seed -> other problems and split.
-        clean_size: unique clean problems, split evenly across the six skills.
-        eval_fraction: share of each skill held out for eval (9435 -> 474 eval, 8961 train).
-        defect_rate: defect rows added to raw, as a share of the clean train rows (~3584).
+        clean_size: distinct clean problems, shared by the skills' weights (see `skills.SKILLS`).
+        eval_fraction: share of each skill held out for eval (9435 -> 472 eval, 8963 train).
+        defect_rate: defect rows added to raw, as a share of the clean train rows (~3585).
         show_progress: show tqdm bars.
 
     Returns:

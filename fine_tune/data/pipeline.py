@@ -1,29 +1,42 @@
 """From `cfg.data` to the rows the stages train and evaluate on.
 
-The embedded world (fine_tune.data.embedded) gives a raw train set and a fixed
-eval set; `data=raw` trains on raw as it is, `data=curated` cleans it first.
-The eval set is the same for both, so runs on either compare on equal terms.
+    source   the embedded world, a local file/folder (data.source.path) or a Hub set (data.source.name)
+    curate   data=curated: the steps of fine_tune.data.curation, cached by (source, config)
+    split    the source's eval split, or a stratified hold-out of data.eval_fraction
+    size     data.fraction / data.max_samples, for data-size studies
+
+The embedded world has a fixed eval set, so `data=raw` and `data=curated`
+are scored on the same prompts.
 """
 
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
 from dataclasses import dataclass, field
 from functools import cached_property
+from pathlib import Path
 
-from fine_tune.data.embedded import build_world, cot_response, normalize_prompt
-from fine_tune.outputs import fingerprint
+from omegaconf import OmegaConf
+
+from fine_tune.data.curation import Curated, curate
+from fine_tune.data.embedded import build_world, stratified_split
+from fine_tune.data.schema import canonical
+from fine_tune.data.sources import load_rows
+from fine_tune.errors import UserError
+from fine_tune.outputs import fingerprint, write_json_atomic, write_text_atomic
 
 log = logging.getLogger(__name__)
+CACHE_VERSION = 2  # bump when curation code changes what it keeps
 
 
 @dataclass
 class Splits:
     train: list[dict]
     eval: list[dict]
-    # rows in and out of every curation step, for metrics.json
-    report: dict = field(default_factory=dict)
+    report: dict = field(default_factory=dict)  # rows in and out of every step
+    rejects: list[dict] = field(default_factory=list)  # {"step", "reason", "row"}: every removed row
 
     @cached_property
     def fingerprints(self) -> dict[str, str]:
@@ -31,34 +44,86 @@ class Splits:
         return {"train": fingerprint(self.train), "eval": fingerprint(self.eval)}
 
 
-def exact_dedup(rows: list[dict]) -> tuple[list[dict], list[dict]]:
-    """Keep the first row of each (normalised prompt, response); return (kept, removed)."""
-    seen: set[str] = set()
-    kept, removed = [], []
-    for row in rows:
-        key = hashlib.sha256(f"{normalize_prompt(row['prompt'])}\x00{cot_response(row)}".encode()).hexdigest()
-        (removed if key in seen else kept).append(row)
-        seen.add(key)
-    return kept, removed
+@dataclass
+class _Source:
+    label: str
+    format: str
+    rows: list[dict]
+    eval: list[dict] | None  # None: hold out a share of the (curated) rows
+    rejects: list[dict]
 
 
-def load_splits(data_cfg, show_progress: bool = True) -> Splits:
-    """The train and eval rows `cfg.data` describes, with a report of what curation removed."""
-    emb = data_cfg.embedded
-    world = build_world(
-        seed=emb.seed,
-        clean_size=emb.clean_size,
-        eval_fraction=emb.eval_fraction,
-        defect_rate=emb.defect_rate,
-        show_progress=show_progress,
-    )
-    train = list(world.raw)
-    report = {"source": "embedded", "raw_rows": len(train), "steps": []}
-    if data_cfg.curation.enabled and data_cfg.curation.exact_dedup:
-        train, removed = exact_dedup(train)
-        report["steps"].append({"step": "exact_dedup", "rows_in": len(train) + len(removed), "rows_out": len(train)})
+def _read_source(data_cfg, show_progress: bool) -> _Source:
+    src = data_cfg.source
+    if src.path is None and src.name is None:
+        emb = data_cfg.embedded
+        world = build_world(emb.seed, emb.clean_size, emb.eval_fraction, emb.defect_rate, show_progress)
+        rows = [canonical(r, "embedded") for r in world.raw]
+        return _Source("embedded", "embedded", rows, [canonical(r, "embedded") for r in world.eval], [])
+    path = str(Path(src.path).expanduser()) if src.path else None
+    kwargs = dict(path=path, name=src.name, format=src.format, on_error=data_cfg.on_error, subset=src.subset)
+    loaded = load_rows(split=src.split, **kwargs)
+    rejects = [{"step": "load", "reason": r["reason"], "row": r} for r in loaded.rejects]
+    eval_rows = None
+    if src.eval_split:
+        held = load_rows(split=src.eval_split, **kwargs)
+        eval_rows = held.rows
+        rejects += [{"step": "load", "reason": r["reason"], "row": r} for r in held.rejects]
+    return _Source(path or src.name, loaded.format, loaded.rows, eval_rows, rejects)
+
+
+def _curated(source: _Source, data_cfg, cache_dir: str | None, show_progress: bool) -> Curated:
+    """curate(), cached under a key of (source rows, eval rows, curation config)."""
+    settings = json.dumps(OmegaConf.to_container(data_cfg.curation, resolve=True), sort_keys=True, default=str)
+    key = hashlib.sha256(
+        f"{fingerprint(source.rows)}:{fingerprint(source.eval or [])}:{settings}:{CACHE_VERSION}".encode()
+    ).hexdigest()[:16]
+    file = Path(cache_dir).expanduser() / "curated" / f"{key}.json" if cache_dir else None
+    if file is not None and file.is_file():
+        cached = json.loads(file.read_text())
+        log.info("curated rows from cache %s", file)
+        return Curated(cached["rows"], cached["rejects"], cached["steps"])
+    result = curate(source.rows, source.eval or [], data_cfg.curation, show_progress)
+    if file is not None:
+        write_text_atomic(file, json.dumps({"rows": result.rows, "rejects": result.rejects, "steps": result.steps}))
+    return result
+
+
+def _resize(train: list[dict], data_cfg) -> list[dict]:
+    if data_cfg.fraction is not None:
+        if not 0 < data_cfg.fraction <= 1:
+            raise UserError(f"data.fraction must be in (0, 1], not {data_cfg.fraction}")
+        train = train[: max(1, round(len(train) * data_cfg.fraction))]
     if data_cfg.max_samples is not None:
         train = train[: data_cfg.max_samples]
-    report.update(train_rows=len(train), eval_rows=len(world.eval))
-    log.info("data=%s: %d train rows, %d eval rows", data_cfg.name, len(train), len(world.eval))
-    return Splits(train=train, eval=world.eval, report=report)
+    return train
+
+
+def load_splits(data_cfg, cache_dir: str | None = None, show_progress: bool = True) -> Splits:
+    """The train and eval rows `cfg.data` describes, with a report of every step.
+
+    Raises:
+        UserError: bad input (see fine_tune.data.sources), or no train rows left.
+    """
+    source = _read_source(data_cfg, show_progress)
+    steps: list[dict] = []
+    rows, rejects = source.rows, list(source.rejects)
+    if data_cfg.curation.enabled:
+        result = _curated(source, data_cfg, cache_dir, show_progress)
+        rows, steps, rejects = result.rows, result.steps, rejects + result.rejects
+    eval_rows = source.eval
+    if eval_rows is None:
+        rows, eval_rows = stratified_split(rows, data_cfg.eval_fraction, data_cfg.split_seed)
+        steps.append({"step": "split", "rows_in": len(rows) + len(eval_rows), "rows_out": len(rows), "examples": []})
+    train = _resize(rows, data_cfg)
+    report = {
+        "name": data_cfg.name, "source": source.label, "format": source.format,
+        "rows_read": len(source.rows), "load_rejects": len(source.rejects), "steps": steps,
+        "train_rows": len(train), "eval_rows": len(eval_rows),
+    }
+    if not train:
+        counts = ", ".join(f"{s['step']} {s['rows_in']}->{s['rows_out']}" for s in steps) or "no steps"
+        raise UserError(f"no train rows left after curation of {source.label} ({counts}): "
+                        "loosen or disable a step, e.g. data.curation.noise.enabled=false")
+    log.info("data=%s: %d train rows, %d eval rows", data_cfg.name, len(train), len(eval_rows))
+    return Splits(train=train, eval=eval_rows, report=report, rejects=rejects)

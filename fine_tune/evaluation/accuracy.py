@@ -40,13 +40,17 @@ def generate(model, tokenizer, prompts: list[str], max_new_tokens: int, batch_si
     return outputs
 
 
-def checker_accuracy(model, tokenizer, rows: list[dict], eval_cfg, label: str, out_file: Path | None) -> dict:
-    """Score `model` on `rows` with their checkers; write every generation to `out_file` (JSONL).
+def checker_accuracy(model, tokenizer, rows: list[dict], eval_cfg, label: str, out_file: Path | None) -> dict | None:
+    """Score `model` on the `rows` that have a checker; write every generation to `out_file` (JSONL).
 
     Returns:
-        {"accuracy", "correct", "total", "per_skill": {skill: accuracy}}
+        {"accuracy", "correct", "total", "per_skill": {skill: accuracy}}, or None when no
+        row has a checker (free-form data is judged by issue 5's WinRate and DeepEval).
     """
+    rows = [r for r in rows if r.get("check")]
     rows = rows[: eval_cfg.max_prompts] if eval_cfg.max_prompts else rows
+    if not rows:
+        return None
     responses = generate(
         model, tokenizer, [r["prompt"] for r in rows], eval_cfg.max_new_tokens, eval_cfg.batch_size, f"eval {label}"
     )
@@ -54,7 +58,7 @@ def checker_accuracy(model, tokenizer, rows: list[dict], eval_cfg, label: str, o
     records = []
     for row, response in zip(rows, responses):
         ok = check_answer(row, response)
-        by_skill[row["skill"]].append(ok)
+        by_skill[row.get("skill") or "(none)"].append(ok)
         records.append({"id": row["id"], "prompt": row["prompt"], "response": response,
                         "extracted": extract_answer(response), "reference": row["answer"], "correct": ok})
     if out_file is not None:

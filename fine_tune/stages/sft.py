@@ -11,23 +11,22 @@ LoraConfig handed to the trainer; `finetune=full` trains every weight.
 
 from __future__ import annotations
 
+import json
+
 from datasets import Dataset
 
 from fine_tune.data.arrow_cache import cached_dataset
-from fine_tune.data.embedded import cot_response, direct_response, thinking_response
+from fine_tune.data.schema import response_text
 from fine_tune.stages.common import FirstStepClock, StageContext, lora_config, stage_metrics, training_arguments
-
-RESPONSES = {"direct": direct_response, "cot": cot_response, "thinking": thinking_response}
 
 
 def to_dataset(rows: list[dict], response: str) -> Dataset:
-    """Conversational prompt/completion rows for SFTTrainer."""
-    write = RESPONSES[response]
+    """Conversational prompt/completion rows for SFTTrainer (earlier turns of a dialogue included)."""
     return Dataset.from_list(
         [
             {
-                "prompt": [{"role": "user", "content": row["prompt"]}],
-                "completion": [{"role": "assistant", "content": write(row)}],
+                "prompt": [*json.loads(row.get("context") or "[]"), {"role": "user", "content": row["prompt"]}],
+                "completion": [{"role": "assistant", "content": response_text(row, response)}],
             }
             for row in rows
         ]
