@@ -32,11 +32,30 @@ def conf_dir() -> Path:
     raise FileNotFoundError(f"no conf/config.yaml beside {package}")
 
 
+def exit_on_user_error(prog: str, work):
+    """Run `work()`; in a single run a UserError ends the process with one line and status 2.
+
+    Hydra would first print "Error executing job with overrides" for an error
+    raised out of the task; a sweep lets it propagate, so Hydra records the
+    failed job.
+    """
+    from hydra.core.hydra_config import HydraConfig
+    from hydra.types import RunMode
+
+    try:
+        return work()
+    except UserError as err:
+        if HydraConfig.get().mode != RunMode.RUN:
+            raise
+        print(f"{prog}: error: {describe(err)}", file=sys.stderr)
+        sys.exit(2)
+
+
 @hydra.main(config_path=str(conf_dir()), config_name="config", version_base="1.3")
 def _task(cfg: DictConfig) -> float | None:
     from fine_tune.train import run  # heavy imports only once a config composed
 
-    return run(cfg)
+    return exit_on_user_error("fine-tune", lambda: run(cfg))
 
 
 def run_reporting_errors(task, prog: str) -> None:
@@ -60,4 +79,4 @@ def main() -> None:
     run_reporting_errors(_task, "fine-tune")
 
 
-__all__ = ["main", "conf_dir", "run_reporting_errors", "UserError"]
+__all__ = ["main", "conf_dir", "run_reporting_errors", "exit_on_user_error", "UserError"]

@@ -55,6 +55,9 @@ class StageConfig:
     learning_rate: Optional[float] = None
     num_train_epochs: Optional[float] = None
     per_device_train_batch_size: Optional[int] = None
+    # Scales the model's learning rate when learning_rate is unset: preference
+    # and RL stages want a far smaller step than SFT.
+    learning_rate_scale: float = 1.0
     max_steps: int = -1  # > 0 overrides num_train_epochs
     lora: LoraConfig = field(default_factory=LoraConfig)
     gradient_accumulation_steps: int = 1
@@ -64,6 +67,9 @@ class StageConfig:
     lr_scheduler_type: str = "cosine"
     logging_steps: int = 10
     gradient_checkpointing: bool = False
+    # A checkpoint every save_steps steps (only the latest kept): a killed
+    # stage resumes from it when the same command runs again. 0: none.
+    save_steps: int = 200
 
 
 @dataclass
@@ -79,10 +85,12 @@ class DPOStageConfig(StageConfig):
 
 @dataclass
 class GRPOStageConfig(StageConfig):
-    beta: float = 0.04
-    num_generations: int = 8
+    beta: float = 0.04  # KL penalty towards the reference model
+    num_generations: int = 8  # completions per prompt; the batch is a multiple of this
     max_completion_length: int = 128
     temperature: float = 1.0
+    # names in fine_tune.stages.rewards, or "module:function" of your own
+    rewards: List[str] = field(default_factory=lambda: ["correctness", "format"])
 
 
 @dataclass
@@ -261,6 +269,18 @@ class DebugConfig:
     name: Optional[str] = None
     max_steps: Optional[int] = None  # caps every stage's steps
     batch_size: Optional[int] = None  # replaces every stage's per-device batch
+    inject_nan_at_step: Optional[int] = None  # fault injection: poisons a weight, to test the stability guard
+
+
+@dataclass
+class StabilityConfig:
+    """When a stage counts as unstable and stops (fine_tune.stages.guard)."""
+
+    enabled: bool = True
+    loss_spike_factor: float = 5.0  # a loss above 5x the median of the last ten logged
+    max_kl: float = 10.0  # GRPO's logged KL above this
+    min_reward_std: float = 1e-6  # GRPO's reward_std under this...
+    reward_std_patience: int = 5  # ...for this many logs in a row
 
 
 @dataclass
@@ -275,6 +295,7 @@ class Config:
     # Built models and data are cached here, keyed by their config.
     cache_dir: str = MISSING
     debug: DebugConfig = field(default_factory=DebugConfig)
+    stability: StabilityConfig = field(default_factory=StabilityConfig)
     # Set by an experiment preset: its name, for run names, tags and tables.
     study: Optional[str] = None
 

@@ -19,13 +19,17 @@ import hydra
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig
 
-from fine_tune.cli import conf_dir, run_reporting_errors
+from fine_tune.cli import conf_dir, exit_on_user_error, run_reporting_errors
 
 RUN_DIR = "hydra.run.dir=outputs/data/${now:%Y-%m-%d}/${now:%H-%M-%S}_${hydra:runtime.choices.data}"
 
 
 @hydra.main(config_path=str(conf_dir()), config_name="config", version_base="1.3")
 def _task(cfg: DictConfig) -> None:
+    exit_on_user_error("fine-tune-data", lambda: _report(cfg))
+
+
+def _report(cfg: DictConfig) -> None:
     from rich.console import Console
     from rich.markdown import Markdown
 

@@ -12,10 +12,13 @@ def print_summary(metrics: dict, run_dir: Path) -> None:
     console = Console()
     if "tuned" in metrics:
         console.print(_accuracy_table(metrics))
+    eval_loss = f"{metrics['eval_loss']:.4f}" if metrics.get("eval_loss") is not None else "n/a"
     console.print(
-        f"final train loss {metrics['final_train_loss']:.4f}, eval loss {metrics['eval_loss']:.4f}, "
+        f"final train loss {metrics['final_train_loss']:.4f}, eval loss {eval_loss}, "
         f"{metrics['wall_time_s']:.0f} s; results in {run_dir}"
     )
+    if metrics["status"] == "unstable":
+        console.print(f"[bold red]run unstable[/bold red]: {metrics['unstable_reason']}")
 
 
 def _accuracy_table(metrics: dict) -> Table:

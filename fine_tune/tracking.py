@@ -22,6 +22,7 @@ class NoTracker:
     """logger=none: every call is a no-op and trainers report to nobody."""
 
     report_to = "none"
+    active = True  # nothing to open
 
     def start_stage(self, stage: str, index: int) -> None:
         pass
@@ -76,6 +77,10 @@ class WandbTracker:
                 raise
             log.warning("W&B online init failed (%s); logging offline instead, sync later", err)
             self.run = wandb.init(mode="offline", **kwargs)
+
+    @property
+    def active(self) -> bool:
+        return self.run is not None
 
     def log_summary(self, values: dict[str, Any]) -> None:
         if self.run is not None:

@@ -44,7 +44,7 @@ def test_every_preset_composes(preset, debug):
 
 
 def test_presets_and_groups_exist():
-    assert {"reference_study", "sft_cot_curated", "large_sft_raw"} <= set(presets())
+    assert {"reference_study", "sft_cot_curated", "large_sft_raw", "dpo_grpo", "thinking_curated"} <= set(presets())
     assert set(options("method")) == {"sft", "sft_cot", "dpo", "grpo", "thinking"}
     assert {"raw", "curated"} <= set(options("data"))
     assert {"tiny", "qwen2.5-0.5b", "llama-3.2-1b", "smollm2-360m", "local", "hub"} <= set(options("model"))
@@ -59,7 +59,7 @@ def test_method_multi_select_keeps_order_and_settings_apart():
 
 def test_defaults_are_the_embedded_world():
     cfg = compose()
-    assert cfg.data.name == "curated" and cfg.model.tiny is not None and list(cfg.method) == ["sft_cot"]
+    assert cfg.data.name == "curated" and cfg.model.tiny is not None and list(cfg.method) == ["sft_cot", "dpo"]
     assert cfg.logger.name == "wandb" and cfg.logger.mode == "offline"
 
 
@@ -78,8 +78,8 @@ def test_wrong_key_names_key_and_closest():
 
 
 def test_key_of_unselected_stage_says_how_to_select_it():
-    message = _error(["method.dpo.beta=0.2"])
-    assert "method.dpo" in message and "method=dpo" in message
+    message = _error(["method.grpo.beta=0.2"])
+    assert "method.grpo" in message and "method=grpo" in message
 
 
 def test_wrong_type_names_key():
@@ -108,7 +108,7 @@ def _cli(*args: str, cwd: Path = REPO) -> subprocess.CompletedProcess:
         (["method=sftt"], "valid options: dpo, grpo, sft, sft_cot, thinking"),
         (["seed=abc"], "config key 'seed'"),
         (["model=local", "model.path=/no/such/model", "logger=none", "debug=smoke"], "/no/such/model"),
-        (["method=dpo", "logger=none"], "not available yet"),
+        (["backend=unsloth", "logger=none", "debug=smoke"], "needs a CUDA GPU"),
     ],
 )
 def test_cli_user_errors_are_one_line_without_traceback(args, expected, tmp_path):

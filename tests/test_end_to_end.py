@@ -28,7 +28,7 @@ def run_cli(run_dir: Path, cache_dir: Path, *overrides: str) -> subprocess.Compl
 @pytest.fixture(scope="module")
 def full_run(tmp_path_factory, cache_dir):
     run_dir = tmp_path_factory.mktemp("e2e") / "run"
-    result = run_cli(run_dir, cache_dir)
+    result = run_cli(run_dir, cache_dir, "method=sft_cot")
     return run_dir, result
 
 

@@ -284,7 +284,7 @@ def garble(text: str, rng: random.Random) -> str:
     return "".join(chars)
 
 
-def _damage(label: str, row: dict, rng: random.Random) -> dict:
+def damage(label: str, row: dict, rng: random.Random) -> dict:
     """The fields a defect of kind `label` replaces in `row` (exact duplicates replace none)."""
     if label in ("near_duplicate", "contamination"):
         return {"prompt": _light_copy(row, rng)}
@@ -323,7 +323,7 @@ def _defect_rows(train: list[dict], held: list[dict], n_defects: int, seed: int,
     for label, n in counts.items():
         pool = held if label == "contamination" else train
         for src in rng.sample(pool, min(n, len(pool))):
-            fields = _damage(label, src, rng)
+            fields = damage(label, src, rng)
             out.append({**src, **fields, "id": f"{src['id']}:{label}", "defect": label,
                         "source_id": src["id"], "split": "train"})
             bar.update(1)

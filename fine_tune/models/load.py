@@ -53,8 +53,17 @@ def _dtype(model_cfg, on_gpu: bool):
     return getattr(torch, DTYPES[model_cfg.dtype])
 
 
-def load_model(source: str, model_cfg, cache_dir: str):
-    """(model, tokenizer) for `source`; a corrupt tiny-model cache is rebuilt once."""
+def load_model(source: str, model_cfg, cache_dir: str, backend: str = "hf", max_seq_length: int = 2048):
+    """(model, tokenizer) for `source`; a corrupt tiny-model cache is rebuilt once.
+
+    Args:
+        backend: "hf" (transformers) or "unsloth" (FastLanguageModel, on a GPU).
+        max_seq_length: the longest sequence the stages train on (Unsloth needs it up front).
+    """
+    if backend == "unsloth":
+        from fine_tune.backends import load_unsloth
+
+        return load_unsloth(source, model_cfg, max_seq_length)
     try:
         return _load(source, model_cfg)
     except UserError:

@@ -14,21 +14,33 @@ import shutil
 from pathlib import Path
 
 from fine_tune.errors import UserError
+from fine_tune.stages.dpo import run_dpo
+from fine_tune.stages.grpo import run_grpo
 from fine_tune.stages.sft import run_sft
 
-# Stages whose trainers land in a later issue: chosen, they stop before anything loads.
-NOT_YET = {"dpo": "issue 4 (DPO)", "grpo": "issue 4 (GRPO)"}
-
-RUNNERS = {"sft": run_sft, "sft_cot": run_sft, "thinking": run_sft}
+RUNNERS = {"sft": run_sft, "sft_cot": run_sft, "thinking": run_sft, "dpo": run_dpo, "grpo": run_grpo}
 
 
-def check_available(stages: list[str]) -> None:
+def requested_stages(task_overrides: list[str]) -> list[str] | None:
+    """The stages a `method=[...]` command-line override lists, repeats included (composition drops them)."""
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    for override in OverridesParser.create().parse_overrides(list(task_overrides)):
+        if override.key_or_group == "method" and not override.is_sweep_override():
+            value = override.value()
+            return [str(v) for v in value] if isinstance(value, list) else [str(value)]
+    return None
+
+
+def check_available(stages: list[str], requested: list[str] | None = None) -> None:
+    """Every stage has a runner, and none is named twice by mistake."""
+    repeated = sorted({name for name in requested or [] if requested.count(name) > 1})
+    if repeated:
+        raise UserError(
+            f"method names {', '.join(repeated)} twice: a chain runs each stage once; to train a stage longer "
+            f"raise method.{repeated[0]}.num_train_epochs, e.g. method=[sft_cot,dpo] method.dpo.num_train_epochs=2"
+        )
     for name in stages:
-        if name in NOT_YET:
-            raise UserError(
-                f"method '{name}' is not available yet (it lands with {NOT_YET[name]}): "
-                f"use method=sft, method=sft_cot or method=thinking"
-            )
         if name not in RUNNERS:
             raise UserError(f"method '{name}' has no stage runner; known: {', '.join(RUNNERS)}")
 
@@ -44,4 +56,5 @@ def save_and_merge(trainer, tokenizer, stage_dir: Path):
     tokenizer.save_pretrained(str(staging))
     shutil.rmtree(target, ignore_errors=True)
     os.replace(staging, target)
+    shutil.rmtree(stage_dir / "checkpoints", ignore_errors=True)  # only a killed stage needs them
     return model.merge_and_unload() if is_adapter else model

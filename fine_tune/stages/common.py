@@ -24,6 +24,21 @@ class StageContext:
     splits: Splits
     out_dir: Path  # this stage's sub-folder of the run folder
     report_to: str  # "wandb" or "none"
+    resume_from: str | None = None  # a checkpoint of a killed earlier attempt
+    backend: str = "hf"  # "hf" or "unsloth" (fine_tune.backends)
+
+    def callbacks(self):
+        """Callbacks every stage's trainer gets: the first-step clock and the stability guard."""
+        from fine_tune.stages.guard import StabilityGuard
+
+        return FirstStepClock(), StabilityGuard(self.cfg.stability, self.cfg.debug.inject_nan_at_step)
+
+    @property
+    def learning_rate(self) -> float:
+        """The stage's own rate, else the model's scaled by the stage's learning_rate_scale."""
+        if self.stage.learning_rate is not None:
+            return float(self.stage.learning_rate)
+        return float(self.cfg.model.learning_rate) * float(self.stage.learning_rate_scale)
 
     def budget(self, key: str):
         """A stage's own finetune / learning_rate / num_train_epochs / batch size, else the model preset's."""
@@ -43,10 +58,10 @@ def training_arguments(ctx: StageContext, args_class, **extra):
         max_steps = min(max_steps, debug.max_steps) if max_steps > 0 else debug.max_steps
     batch = debug.batch_size or ctx.budget("per_device_train_batch_size")
     on_gpu = torch.cuda.is_available()
-    return args_class(
+    settings = dict(
         output_dir=str(ctx.out_dir / "checkpoints"),
         run_name=f"{ctx.index:02d}-{ctx.name}",
-        learning_rate=ctx.budget("learning_rate"),
+        learning_rate=ctx.learning_rate,
         num_train_epochs=ctx.budget("num_train_epochs"),
         max_steps=max_steps,
         per_device_train_batch_size=batch,
@@ -59,7 +74,10 @@ def training_arguments(ctx: StageContext, args_class, **extra):
         logging_steps=min(stage.logging_steps, max(1, max_steps // 5)) if max_steps > 0 else stage.logging_steps,
         logging_first_step=True,  # the first loss is the baseline "loss went down" is measured from
         eval_strategy="epoch" if max_steps <= 0 else "no",  # per-epoch eval loss shows convergence
-        save_strategy="no",
+        save_strategy="steps" if stage.save_steps > 0 else "no",
+        save_steps=max(1, stage.save_steps),
+        save_total_limit=1,  # the latest checkpoint is all a resume needs
+        logging_nan_inf_filter=False,  # a NaN loss must reach the stability guard, not be averaged away
         report_to=ctx.report_to,
         gradient_checkpointing=stage.gradient_checkpointing,
         bf16=on_gpu and torch.cuda.is_bf16_supported(),  # TRL defaults to bf16, which fails on CPU
@@ -67,8 +85,18 @@ def training_arguments(ctx: StageContext, args_class, **extra):
         seed=ctx.cfg.seed,
         data_seed=ctx.cfg.seed,
         dataloader_num_workers=0,
-        **extra,
     )
+    settings.update(extra)  # a method's own arguments (beta, num_generations, ...) win
+    return args_class(**settings)
+
+
+def prepare(ctx: StageContext, model):
+    """(model, peft_config) for the trainer: hf hands TRL a LoraConfig, Unsloth adds the adapter itself."""
+    if ctx.backend == "unsloth" and _value(ctx.budget("finetune")) == "lora":
+        from fine_tune.backends import unsloth_lora
+
+        return unsloth_lora(model, ctx.stage.lora, ctx.cfg.seed), None
+    return model, lora_config(ctx)
 
 
 def lora_config(ctx: StageContext):
@@ -105,6 +133,11 @@ def peak_memory_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux reports KiB
 
 
+# The last logged value of each of these goes to metrics.json (DPO and GRPO report them).
+EXTRA_LOGS = ("rewards/chosen", "rewards/rejected", "rewards/margins", "rewards/accuracies",
+              "reward", "reward_std", "kl", "rewards/correctness/mean", "rewards/answer_format/mean")
+
+
 def stage_metrics(trainer, train_result, eval_metrics: dict, clock: FirstStepClock) -> dict:
     """Loss per logging step and per epoch, eval loss, runtime, tokens/s and peak memory."""
     history = trainer.state.log_history
@@ -137,4 +170,18 @@ def stage_metrics(trainer, train_result, eval_metrics: dict, clock: FirstStepClo
         "tokens_per_s": tokens / runtime if runtime else None,
         "peak_memory_mb": peak_memory_mb(),
         "first_step_at": clock.first_step_at,
+        "logged": {key: h[key] for h in history for key in EXTRA_LOGS if key in h},
     }
+
+
+def finish(ctx: StageContext, trainer, clock: FirstStepClock, guard) -> dict:
+    """Train (resuming a killed attempt's checkpoint if any), evaluate, and collect the metrics.
+
+    Raises:
+        StageUnstable: the stability guard stopped the stage.
+    """
+    result = trainer.train(resume_from_checkpoint=ctx.resume_from)
+    if guard.reason:
+        guard.raise_unstable(stage_metrics(trainer, result, {}, clock))
+    eval_metrics = trainer.evaluate() if trainer.eval_dataset is not None else {}
+    return {**stage_metrics(trainer, result, eval_metrics, clock), "resumed_from": ctx.resume_from}

@@ -17,17 +17,19 @@ from datasets import Dataset
 
 from fine_tune.data.arrow_cache import cached_dataset
 from fine_tune.data.schema import response_text
-from fine_tune.stages.common import FirstStepClock, StageContext, lora_config, stage_metrics, training_arguments
+from fine_tune.stages.common import StageContext, finish, prepare, training_arguments
+
+
+def messages(row: dict) -> list[dict]:
+    """The conversation up to the user's last turn (earlier turns of a dialogue included)."""
+    return [*json.loads(row.get("context") or "[]"), {"role": "user", "content": row["prompt"]}]
 
 
 def to_dataset(rows: list[dict], response: str) -> Dataset:
-    """Conversational prompt/completion rows for SFTTrainer (earlier turns of a dialogue included)."""
+    """Conversational prompt/completion rows for SFTTrainer."""
     return Dataset.from_list(
         [
-            {
-                "prompt": [*json.loads(row.get("context") or "[]"), {"role": "user", "content": row["prompt"]}],
-                "completion": [{"role": "assistant", "content": response_text(row, response)}],
-            }
+            {"prompt": messages(row), "completion": [{"role": "assistant", "content": response_text(row, response)}]}
             for row in rows
         ]
     )
@@ -40,22 +42,19 @@ def _cached(ctx: StageContext, split: str, response: str) -> Dataset:
 
 
 def run_sft(ctx: StageContext, model, tokenizer):
-    """Train one SFT stage; returns (trained model with adapters merged, metrics)."""
+    """Train one SFT stage; returns (trainer, metrics)."""
     from trl import SFTConfig, SFTTrainer
 
     response = str(getattr(ctx.stage.response, "value", ctx.stage.response))
-    args = training_arguments(ctx, SFTConfig, max_length=ctx.stage.max_length)
-    clock = FirstStepClock()
+    model, peft_config = prepare(ctx, model)
+    clock, guard = ctx.callbacks()
     trainer = SFTTrainer(
         model=model,
-        args=args,
+        args=training_arguments(ctx, SFTConfig, max_length=ctx.stage.max_length),
         train_dataset=_cached(ctx, "train", response),
         eval_dataset=_cached(ctx, "eval", response),
         processing_class=tokenizer,
-        peft_config=lora_config(ctx),
-        callbacks=[clock],
+        peft_config=peft_config,
+        callbacks=[clock, guard],
     )
-    result = trainer.train()
-    eval_metrics = trainer.evaluate()
-    metrics = stage_metrics(trainer, result, eval_metrics, clock)
-    return trainer, metrics
+    return trainer, finish(ctx, trainer, clock, guard)

@@ -1,0 +1,155 @@
+"""LoRA SFT throughput and memory on a GPU: the project's stage (backend=unsloth, backend=hf)
+against a bare Unsloth script, same model shape, sequence length 1024, batch 8 and 32.
+
+Targets: backend=unsloth >= 0.95x the bare Unsloth script's tokens/s at <= 1.05x its memory.
+Offline: the model is randomly initialised in a real model's shape (SmolLM2-360M by
+default) and trained on random token ids, so no weights or data are downloaded.
+Variants whose library is missing (Unsloth needs the [gpu] extra) are reported as
+skipped, not guessed.
+
+    python benchmarks/gpu_throughput.py [--shape smollm2-360m] [--steps 20] [--batches 8 32]
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import importlib.util
+import json
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+SHAPES = {  # config.json values of the real models
+    "smollm2-360m": dict(hidden_size=960, intermediate_size=2560, num_hidden_layers=32, num_attention_heads=15,
+                         num_key_value_heads=5, vocab_size=49152, tie_word_embeddings=True),
+    "llama-3.2-1b": dict(hidden_size=2048, intermediate_size=8192, num_hidden_layers=16, num_attention_heads=32,
+                         num_key_value_heads=8, vocab_size=128256, tie_word_embeddings=True),
+}
+SEQ = 1024
+
+
+def save_random_model(shape: str, folder: Path) -> str:
+    import torch
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    from fine_tune.models.tokenizer import train_tokenizer
+
+    config = LlamaConfig(**SHAPES[shape], max_position_embeddings=4096)
+    with torch.device("cuda"):
+        model = LlamaForCausalLM(config).to(torch.bfloat16)
+    model.save_pretrained(folder)
+    # a tokenizer only for the chat template and special tokens; the data are token ids
+    train_tokenizer(["a b c d e f g"], 300).save_pretrained(folder)
+    del model
+    return str(folder)
+
+
+def token_dataset(vocab: int, rows: int):
+    import torch
+    from datasets import Dataset
+
+    ids = torch.randint(10, vocab - 10, (rows, SEQ)).tolist()
+    return Dataset.from_dict({"input_ids": ids})  # pre-tokenised: TRL trains on it as is
+
+
+def measure(trainer, batch: int, steps: int) -> dict:
+    import torch
+
+    torch.cuda.synchronize()
+    torch.cuda.reset_peak_memory_stats()
+    started = time.perf_counter()
+    trainer.train()
+    torch.cuda.synchronize()
+    seconds = time.perf_counter() - started
+    return {"tokens_per_s": batch * SEQ * steps / seconds, "peak_gib": torch.cuda.max_memory_allocated() / 2**30}
+
+
+def project_stage(backend: str, source: str, batch: int, steps: int) -> dict:
+    """The project's own path: compose, load_model, prepare (LoRA), training_arguments, SFTTrainer."""
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
+    from conftest import compose
+    from trl import SFTConfig, SFTTrainer
+
+    from fine_tune.models.load import load_model
+    from fine_tune.stages.common import StageContext, prepare, training_arguments
+
+    cfg = compose([f"backend={backend}", "model=local", f"model.path={source}", "model.dtype=bfloat16",
+                   "method=sft", f"method.sft.max_steps={steps}", f"method.sft.per_device_train_batch_size={batch}",
+                   "method.sft.save_steps=0", f"method.sft.max_length={SEQ}", "method.sft.gradient_checkpointing=true"])
+    model, tokenizer = load_model(source, cfg.model, cfg.cache_dir, backend, SEQ)
+    with tempfile.TemporaryDirectory() as out:
+        ctx = StageContext("sft", 1, cfg.method.sft, cfg, None, Path(out), "none", None, backend)
+        model, peft_config = prepare(ctx, model)
+        args = training_arguments(ctx, SFTConfig, max_length=SEQ, logging_steps=steps)
+        trainer = SFTTrainer(model=model, args=args, train_dataset=token_dataset(model.config.vocab_size, batch * steps),
+                             processing_class=tokenizer, peft_config=peft_config)
+        return measure(trainer, batch, steps)
+
+
+def bare_unsloth(source: str, batch: int, steps: int) -> dict:
+    """The script Unsloth's notebooks show: FastLanguageModel, get_peft_model, TRL's SFTTrainer."""
+    from unsloth import FastLanguageModel
+    from trl import SFTConfig, SFTTrainer
+
+    model, tokenizer = FastLanguageModel.from_pretrained(model_name=source, max_seq_length=SEQ, dtype=None)
+    model = FastLanguageModel.get_peft_model(
+        model, r=16, lora_alpha=32, lora_dropout=0.05, use_gradient_checkpointing="unsloth",
+        target_modules=["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"])
+    with tempfile.TemporaryDirectory() as out:
+        args = SFTConfig(output_dir=out, max_steps=steps, per_device_train_batch_size=batch, learning_rate=2e-4,
+                         logging_steps=steps, save_strategy="no", report_to="none", bf16=True, max_length=SEQ)
+        trainer = SFTTrainer(model=model, args=args, processing_class=tokenizer,
+                             train_dataset=token_dataset(model.config.vocab_size, batch * steps))
+        return measure(trainer, batch, steps)
+
+
+def main() -> None:
+    import torch
+
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--shape", choices=sorted(SHAPES), default="smollm2-360m")
+    parser.add_argument("--steps", type=int, default=20)
+    parser.add_argument("--batches", type=int, nargs="+", default=[8, 32])
+    args = parser.parse_args()
+    if not torch.cuda.is_available():
+        sys.exit("gpu_throughput: no CUDA GPU here; run it on a GPU machine")
+    has_unsloth = importlib.util.find_spec("unsloth") is not None
+    results = {}
+    with tempfile.TemporaryDirectory() as folder:
+        source = save_random_model(args.shape, Path(folder))
+        variants = {"project backend=hf": lambda b: project_stage("hf", source, b, args.steps)}
+        if has_unsloth:  # imported last: Unsloth patches transformers for the rest of the process
+            variants["project backend=unsloth"] = lambda b: project_stage("unsloth", source, b, args.steps)
+            variants["bare Unsloth script"] = lambda b: bare_unsloth(source, b, args.steps)
+        for batch in args.batches:
+            for name, run in variants.items():
+                try:
+                    results[(name, batch)] = run(batch)
+                except torch.cuda.OutOfMemoryError:
+                    results[(name, batch)] = {"error": "out of memory"}
+                gc.collect()
+                torch.cuda.empty_cache()
+    print(f"{torch.cuda.get_device_name(0)}, shape {args.shape}, seq {SEQ}, {args.steps} steps, LoRA r=16")
+    if not has_unsloth:
+        print("Unsloth is not installed (pip install -e '.[gpu]'): its two variants are skipped")
+    for (name, batch), r in results.items():
+        line = r.get("error") or f"{r['tokens_per_s']:10,.0f} tokens/s  {r['peak_gib']:6.2f} GiB peak"
+        print(f"  batch {batch:3d}  {name:26s} {line}")
+    for batch in args.batches:
+        ours, bare = results.get(("project backend=unsloth", batch)), results.get(("bare Unsloth script", batch))
+        if ours and bare and "error" not in ours and "error" not in bare:
+            print(f"  batch {batch:3d}  unsloth/bare: {ours['tokens_per_s'] / bare['tokens_per_s']:.3f}x tokens/s "
+                  f"(target >= 0.95), {ours['peak_gib'] / bare['peak_gib']:.3f}x memory (target <= 1.05)")
+        hf = results.get(("project backend=hf", batch))
+        if ours and hf and "error" not in ours and "error" not in hf:
+            print(f"  batch {batch:3d}  unsloth/hf:   {ours['tokens_per_s'] / hf['tokens_per_s']:.3f}x tokens/s, "
+                  f"{ours['peak_gib'] / hf['peak_gib']:.3f}x memory")
+    print(json.dumps({f"{n}|{b}": r for (n, b), r in results.items()}))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,92 @@
+"""`fine-tune-export <run folder>`: the run's final model, adapters merged, as plain safetensors.
+
+The base model is rebuilt from the run's manifest, each finished stage's
+adapter (or full model) is applied in order, exactly as the run did, and the
+result is saved with its tokenizer so that `transformers` loads it with no
+project code:
+
+    fine-tune-export outputs/2026-11-26/10-00-00_curated_sft_cot+dpo
+    AutoModelForCausalLM.from_pretrained("outputs/.../export")
+
+`--gguf` also writes GGUF through Unsloth (a GPU machine with the [gpu] extra).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import sys
+from pathlib import Path
+
+from fine_tune.errors import UserError
+
+EXPECTED = ("manifest.json", "metrics.json")
+
+
+def _stage_folders(run_dir: Path, metrics: dict) -> list[Path]:
+    folders = []
+    for index, name in enumerate(metrics["stages_order"], start=1):
+        folder = run_dir / f"{index:02d}-{name}"
+        if not (folder / "done.json").is_file():
+            raise UserError(f"stage {name} of {run_dir} did not finish ({folder} has no done.json): "
+                            "run the same command again to finish it, then export")
+        folders.append(folder)
+    return folders
+
+
+def export(run_dir: Path, out: Path | None = None, gguf: bool = False) -> Path:
+    """Write the merged final model of `run_dir` to `out` (default `<run_dir>/export`)."""
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from fine_tune.stages.chain import apply_saved
+
+    missing = [name for name in EXPECTED if not (run_dir / name).is_file()]
+    if missing:
+        raise UserError(f"{run_dir} is not a fine-tune run folder: it has no {', '.join(missing)}")
+    manifest = json.loads((run_dir / "manifest.json").read_text())
+    metrics = json.loads((run_dir / "metrics.json").read_text())
+    folders = _stage_folders(run_dir, metrics)
+    model = AutoModelForCausalLM.from_pretrained(manifest["base_model"])
+    tokenizer = AutoTokenizer.from_pretrained(manifest["base_model"])
+    for folder in folders:
+        model = apply_saved(model, folder)
+    out = out or run_dir / "export"
+    staging = out.with_name(f".{out.name}.partial")
+    shutil.rmtree(staging, ignore_errors=True)
+    model.save_pretrained(str(staging), safe_serialization=True)
+    tokenizer.save_pretrained(str(staging))
+    shutil.rmtree(out, ignore_errors=True)
+    os.replace(staging, out)
+    if gguf:
+        _gguf(out)
+    return out
+
+
+def _gguf(folder: Path) -> None:
+    from fine_tune.backends import resolve_backend
+
+    resolve_backend("unsloth")  # one-line errors without a GPU or Unsloth
+    from unsloth import FastLanguageModel
+
+    model, tokenizer = FastLanguageModel.from_pretrained(model_name=str(folder))
+    model.save_pretrained_gguf(str(folder / "gguf"), tokenizer)
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="fine-tune-export", description=__doc__.splitlines()[0])
+    parser.add_argument("run_dir", type=Path, help="a run folder (outputs/... or a sweep job folder)")
+    parser.add_argument("--out", type=Path, default=None, help="where to write (default: <run_dir>/export)")
+    parser.add_argument("--gguf", action="store_true", help="also write GGUF (needs Unsloth on a GPU)")
+    args = parser.parse_args(argv)
+    try:
+        out = export(args.run_dir, args.out, args.gguf)
+    except UserError as err:
+        print(f"fine-tune-export: error: {err}", file=sys.stderr)
+        sys.exit(2)
+    print(f"exported to {out}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,68 @@
+"""The `dpo` stage: direct preference optimisation through TRL's DPOTrainer.
+
+Pairs come from the data (fine_tune.data.preferences). The reference model is
+the model as it entered the stage: with LoRA, TRL disables the adapter to get
+it (earlier stages are already merged into the weights); with a full
+fine-tune, a frozen copy is made here.
+
+    fine-tune method=[sft_cot,dpo]                      # the reference study's pipeline
+    fine-tune method=[sft_cot,dpo] method.dpo.beta=0.3
+"""
+
+from __future__ import annotations
+
+import copy
+
+from datasets import Dataset
+
+from fine_tune.data.arrow_cache import cached_dataset
+from fine_tune.data.preferences import preference_rows
+from fine_tune.outputs import fingerprint
+from fine_tune.stages.common import StageContext, finish, prepare, training_arguments
+from fine_tune.stages.sft import messages
+
+
+def to_dataset(pairs: list[dict]) -> Dataset:
+    return Dataset.from_list(
+        [
+            {
+                "prompt": messages(row),
+                "chosen": [{"role": "assistant", "content": row["chosen"]}],
+                "rejected": [{"role": "assistant", "content": row["rejected"]}],
+            }
+            for row in pairs
+        ]
+    )
+
+
+def _dataset(ctx: StageContext, split: str) -> Dataset | None:
+    pairs = preference_rows(getattr(ctx.splits, split), ctx.cfg.seed, split)
+    if not pairs:
+        return None
+    return cached_dataset(fingerprint(pairs), "dpo", lambda: to_dataset(pairs), ctx.cfg.cache_dir)
+
+
+def run_dpo(ctx: StageContext, model, tokenizer):
+    """Train one DPO stage; returns (trainer, metrics)."""
+    from trl import DPOConfig, DPOTrainer
+
+    # Without LoRA, TRL would reload the reference from the hub id, i.e. the model
+    # before the earlier stages: hand it the model as it is now instead.
+    lora = str(getattr(ctx.budget("finetune"), "value", ctx.budget("finetune"))) == "lora"
+    reference = None if lora else copy.deepcopy(model).eval().requires_grad_(False)
+    model, peft_config = prepare(ctx, model)
+    eval_dataset = _dataset(ctx, "eval")
+    clock, guard = ctx.callbacks()
+    extra = {} if eval_dataset is not None else {"eval_strategy": "no"}
+    trainer = DPOTrainer(
+        model=model,
+        ref_model=reference,
+        args=training_arguments(ctx, DPOConfig, beta=ctx.stage.beta, loss_type=[ctx.stage.loss_type],
+                                max_length=ctx.stage.max_length, **extra),
+        train_dataset=_dataset(ctx, "train"),
+        eval_dataset=eval_dataset,
+        processing_class=tokenizer,
+        peft_config=peft_config,
+        callbacks=[clock, guard],
+    )
+    return trainer, finish(ctx, trainer, clock, guard)
