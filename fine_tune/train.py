@@ -78,6 +78,8 @@ def run(cfg: DictConfig) -> float:
     last = metrics["stages"][list(metrics["stages"])[-1]]
     metrics.update(final_train_loss=last["final_train_loss"], eval_loss=last.get("eval_loss"),
                    wall_time_s=time.time() - started)
+    tracker.log_table("data/curation", ["step", "rows_in", "rows_out"],
+                      [[st["step"], st["rows_in"], st["rows_out"]] for st in splits.report["steps"]])
     tracker.log_summary(_summary(metrics))
     tracker.finish_stage()
     write_json_atomic(run_dir / "metrics.json", metrics)

@@ -70,6 +70,9 @@ def test_offline_wandb_run_holds_the_metrics(full_run):
     metrics = json.loads((run_dir / "metrics.json").read_text())
     assert logged == pytest.approx([s["loss"] for s in metrics["stages"]["sft_cot"]["train_loss_steps"]])
     assert contents["summary"]["final/tuned_accuracy"] == metrics["tuned"]["accuracy"]
+    # the curation steps, as a W&B table (its fields arrive as nested keys)
+    assert contents["summary"]["data/curation/_type"] == "table-file"
+    assert contents["summary"]["data/curation/nrows"] == len(metrics["data"]["steps"]) > 0
     assert contents["config"]["data"]["name"] == "curated"
 
 
