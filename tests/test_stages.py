@@ -58,6 +58,7 @@ def test_each_stage_trains_and_changes_the_weights(chain, cache_dir):
         previous = current
     dpo = metrics["stages"]["dpo"]["logged"]
     assert {"rewards/margins", "rewards/accuracies"} <= set(dpo)
+    assert all(stage["tokens_per_s"] > 0 and stage["peak_memory_mb"] > 0 for stage in metrics["stages"].values())
     grpo = metrics["stages"]["grpo"]["logged"]
     assert {"reward", "reward_std", "kl", "rewards/correctness/mean", "rewards/answer_format/mean"} <= set(grpo)
 

@@ -40,8 +40,13 @@ class StageContext:
             return float(self.stage.learning_rate)
         return float(self.cfg.model.learning_rate) * float(self.stage.learning_rate_scale)
 
+    @property
+    def uses_lora(self) -> bool:
+        """finetune=lora (the stage's, else the model preset's): train an adapter, not every weight."""
+        return _value(self.budget("finetune")) == "lora"
+
     def budget(self, key: str):
-        """A stage's own finetune / learning_rate / num_train_epochs / batch size, else the model preset's."""
+        """A stage's own finetune / num_train_epochs / batch size, else the model preset's."""
         value = self.stage[key]
         return value if value is not None else self.cfg.model[key]
 
@@ -92,7 +97,7 @@ def training_arguments(ctx: StageContext, args_class, **extra):
 
 def prepare(ctx: StageContext, model):
     """(model, peft_config) for the trainer: hf hands TRL a LoraConfig, Unsloth adds the adapter itself."""
-    if ctx.backend == "unsloth" and _value(ctx.budget("finetune")) == "lora":
+    if ctx.backend == "unsloth" and ctx.uses_lora:
         from fine_tune.backends import unsloth_lora
 
         return unsloth_lora(model, ctx.stage.lora, ctx.cfg.seed), None
@@ -101,7 +106,7 @@ def prepare(ctx: StageContext, model):
 
 def lora_config(ctx: StageContext):
     """PEFT LoraConfig for finetune=lora, None for finetune=full."""
-    if _value(ctx.budget("finetune")) != "lora":
+    if not ctx.uses_lora:
         return None
     stage = ctx.stage
     from peft import LoraConfig
@@ -151,7 +156,8 @@ def stage_metrics(trainer, train_result, eval_metrics: dict, clock: FirstStepClo
         by_epoch.setdefault(max(0, math.ceil(s["epoch"] or 0) - 1), []).append(s["loss"])
     eval_losses = [{"epoch": h.get("epoch"), "eval_loss": h["eval_loss"]} for h in history if "eval_loss" in h]
     runtime = train_result.metrics.get("train_runtime", 0.0)
-    tokens = getattr(trainer, "_total_train_tokens", 0)
+    # SFT and DPO count trained tokens here; GRPO counts prompt + completion tokens in the state.
+    tokens = getattr(trainer, "_total_train_tokens", 0) or trainer.state.num_input_tokens_seen
     return {
         "train_loss_steps": steps,
         "train_loss_epochs": [

@@ -48,8 +48,7 @@ def run_dpo(ctx: StageContext, model, tokenizer):
 
     # Without LoRA, TRL would reload the reference from the hub id, i.e. the model
     # before the earlier stages: hand it the model as it is now instead.
-    lora = str(getattr(ctx.budget("finetune"), "value", ctx.budget("finetune"))) == "lora"
-    reference = None if lora else copy.deepcopy(model).eval().requires_grad_(False)
+    reference = None if ctx.uses_lora else copy.deepcopy(model).eval().requires_grad_(False)
     model, peft_config = prepare(ctx, model)
     eval_dataset = _dataset(ctx, "eval")
     clock, guard = ctx.callbacks()
