@@ -97,9 +97,12 @@ def check_answer(row_or_check: dict | str, response_text: object) -> bool:
 
 
 # --- clean rows and the split --------------------------------------------------------------
-def normalize_prompt(prompt: str) -> str:
-    """Lower-case and collapse whitespace: two prompts that differ only there are the same."""
-    return " ".join(prompt.lower().split())
+def normalize_prompt(text: str) -> str:
+    """NFKC, lower case, whitespace collapsed: two texts that differ only there are the same.
+
+    The one normalisation of the project: the split hashes it, curation dedups on it.
+    """
+    return " ".join(unicodedata.normalize("NFKC", text).lower().split())
 
 
 def stable_hash(*parts: object) -> str:

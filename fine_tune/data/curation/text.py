@@ -3,16 +3,11 @@
 from __future__ import annotations
 
 import re
-import unicodedata
 
+from fine_tune.data.embedded import normalize_prompt as normalise  # one normalisation for split and dedup
 from fine_tune.data.schema import response_text
 
 _WORD = re.compile(r"\w+", re.UNICODE)
-
-
-def normalise(text: str) -> str:
-    """NFKC, lower case, whitespace collapsed: spellings that differ only there compare equal."""
-    return " ".join(unicodedata.normalize("NFKC", text).lower().split())
 
 
 def words(text: str) -> list[str]:
