@@ -25,7 +25,7 @@ from fine_tune.data.embedded import build_world, stratified_split
 from fine_tune.data.schema import canonical
 from fine_tune.data.sources import load_rows
 from fine_tune.errors import UserError
-from fine_tune.outputs import fingerprint, write_json_atomic, write_text_atomic
+from fine_tune.outputs import fingerprint, write_text_atomic
 
 log = logging.getLogger(__name__)
 CACHE_VERSION = 2  # bump when curation code changes what it keeps
