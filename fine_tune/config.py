@@ -75,6 +75,11 @@ class StageConfig:
 @dataclass
 class SFTStageConfig(StageConfig):
     response: Response = Response.direct  # what the model learns to write
+    # Batches of rows of similar length: less padding (measured on the tiny
+    # model: 100 steps in 24.5 s instead of 42.7 s, same tokens). Off by default:
+    # in the embedded world length follows the skill, so batches became
+    # one-skill and the default run learned less (tuned 1.7% vs 6.8%).
+    group_by_length: bool = False
 
 
 @dataclass

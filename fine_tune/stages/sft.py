@@ -50,7 +50,10 @@ def run_sft(ctx: StageContext, model, tokenizer):
     clock, guard = ctx.callbacks()
     trainer = SFTTrainer(
         model=model,
-        args=training_arguments(ctx, SFTConfig, max_length=ctx.stage.max_length),
+        args=training_arguments(
+            ctx, SFTConfig, max_length=ctx.stage.max_length,
+            train_sampling_strategy="group_by_length" if ctx.stage.group_by_length else "random",
+        ),
         train_dataset=_cached(ctx, "train", response),
         eval_dataset=_cached(ctx, "eval", response),
         processing_class=tokenizer,
