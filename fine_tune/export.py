@@ -15,12 +15,11 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import shutil
 import sys
 from pathlib import Path
 
 from fine_tune.errors import UserError
+from fine_tune.outputs import write_folder_atomic
 
 EXPECTED = ("manifest.json", "metrics.json")
 
@@ -53,12 +52,12 @@ def export(run_dir: Path, out: Path | None = None, gguf: bool = False) -> Path:
     for folder in folders:
         model = apply_saved(model, folder)
     out = out or run_dir / "export"
-    staging = out.with_name(f".{out.name}.partial")
-    shutil.rmtree(staging, ignore_errors=True)
-    model.save_pretrained(str(staging), safe_serialization=True)
-    tokenizer.save_pretrained(str(staging))
-    shutil.rmtree(out, ignore_errors=True)
-    os.replace(staging, out)
+
+    def write(staging: Path) -> None:
+        model.save_pretrained(str(staging), safe_serialization=True)
+        tokenizer.save_pretrained(str(staging))
+
+    write_folder_atomic(out, write)
     if gguf:
         _gguf(out)
     return out

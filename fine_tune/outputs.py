@@ -11,11 +11,13 @@ import hashlib
 import json
 import os
 import platform
+import shutil
 import subprocess
 import sys
 import tempfile
 from importlib import metadata
 from pathlib import Path
+from collections.abc import Callable
 from typing import Any
 
 TRACKED_PACKAGES = (
@@ -43,6 +45,18 @@ def write_text_atomic(path: Path, text: str) -> None:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def write_folder_atomic(target: Path, write: Callable[[Path], None]) -> None:
+    """Have `write` fill a staging folder beside `target`, then swap it in for `target`.
+
+    An interrupted write leaves only the staging folder, never a half-filled `target`.
+    """
+    staging = target.with_name(f".{target.name}.partial-{os.getpid()}")
+    shutil.rmtree(staging, ignore_errors=True)
+    write(staging)
+    shutil.rmtree(target, ignore_errors=True)
+    os.replace(staging, target)
 
 
 def fingerprint(rows: list[dict]) -> str:

@@ -17,12 +17,12 @@ import fcntl
 import hashlib
 import json
 import logging
-import os
 import shutil
 from contextlib import contextmanager
 from pathlib import Path
 
 from fine_tune.config import TinyModelConfig
+from fine_tune.outputs import write_folder_atomic
 
 log = logging.getLogger(__name__)
 
@@ -69,12 +69,11 @@ def tiny_model_dir(spec: TinyModelConfig, cache_dir: str | Path, rebuild: bool =
         if is_complete(folder, key) and not rebuild:
             return folder
         log.info("building the tiny model %s (first run only)", folder)
-        staging = folder.with_name(f"{folder.name}.partial-{os.getpid()}")
-        shutil.rmtree(staging, ignore_errors=True)
-        _build(spec, staging)
-        (staging / MARKER).write_text(json.dumps({"key": key, "settings": dataclasses.asdict(spec)}, indent=2))
-        shutil.rmtree(folder, ignore_errors=True)
-        os.replace(staging, folder)
+        def write(staging: Path) -> None:
+            _build(spec, staging)
+            (staging / MARKER).write_text(json.dumps({"key": key, "settings": dataclasses.asdict(spec)}, indent=2))
+
+        write_folder_atomic(folder, write)
     return folder
 
 

@@ -9,11 +9,11 @@ top of everything before it.
 
 from __future__ import annotations
 
-import os
 import shutil
 from pathlib import Path
 
 from fine_tune.errors import UserError
+from fine_tune.outputs import write_folder_atomic
 from fine_tune.stages.dpo import run_dpo
 from fine_tune.stages.grpo import run_grpo
 from fine_tune.stages.sft import run_sft
@@ -49,12 +49,10 @@ def save_and_merge(trainer, tokenizer, stage_dir: Path):
     """Save the stage's adapter (or full model) atomically; return the model the next stage starts from."""
     model = trainer.model
     is_adapter = hasattr(model, "peft_config")
-    target = stage_dir / ("adapter" if is_adapter else "model")
-    staging = target.with_name(f".{target.name}.partial")
-    shutil.rmtree(staging, ignore_errors=True)
-    trainer.save_model(str(staging))
-    tokenizer.save_pretrained(str(staging))
-    shutil.rmtree(target, ignore_errors=True)
-    os.replace(staging, target)
+    def write(staging: Path) -> None:
+        trainer.save_model(str(staging))
+        tokenizer.save_pretrained(str(staging))
+
+    write_folder_atomic(stage_dir / ("adapter" if is_adapter else "model"), write)
     shutil.rmtree(stage_dir / "checkpoints", ignore_errors=True)  # only a killed stage needs them
     return model.merge_and_unload() if is_adapter else model
