@@ -56,16 +56,45 @@ def token_dataset(vocab: int, rows: int):
     return Dataset.from_dict({"input_ids": ids})  # pre-tokenised: TRL trains on it as is
 
 
+WARMUP = 5  # steps left out of the timing: Unsloth compiles its kernels during the first ones
+
+
+class _StepClock:
+    """Times the optimiser steps after the warm-up ones (a TrainerCallback built lazily)."""
+
+    def __new__(cls):
+        from transformers import TrainerCallback
+
+        class Clock(TrainerCallback):
+            started = None
+
+            def on_step_begin(self, args, state, control, **kwargs):
+                if state.global_step == WARMUP:
+                    import torch
+
+                    torch.cuda.synchronize()
+                    self.started = time.perf_counter()
+
+        return Clock()
+
+
 def measure(trainer, batch: int, steps: int) -> dict:
+    """Tokens/s over the steps after WARMUP, and the peak memory of the whole run."""
     import torch
 
+    clock = _StepClock()
+    trainer.add_callback(clock)
     torch.cuda.synchronize()
     torch.cuda.reset_peak_memory_stats()
-    started = time.perf_counter()
     trainer.train()
     torch.cuda.synchronize()
-    seconds = time.perf_counter() - started
-    return {"tokens_per_s": batch * SEQ * steps / seconds, "peak_gib": torch.cuda.max_memory_allocated() / 2**30}
+    seconds = time.perf_counter() - clock.started
+    accumulation = trainer.args.gradient_accumulation_steps
+    return {"tokens_per_s": batch * accumulation * SEQ * (steps - WARMUP) / seconds,
+            "peak_gib": torch.cuda.max_memory_allocated() / 2**30,
+            # what differs between the variants, printed so a gap can be explained
+            "gradient_checkpointing": trainer.args.gradient_checkpointing,
+            "padding_free": getattr(trainer.args, "padding_free", None)}
 
 
 def project_stage(backend: str, source: str, batch: int, steps: int) -> dict:
@@ -101,6 +130,7 @@ def bare_unsloth(source: str, batch: int, steps: int) -> dict:
         target_modules=["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"])
     with tempfile.TemporaryDirectory() as out:
         args = SFTConfig(output_dir=out, max_steps=steps, per_device_train_batch_size=batch, learning_rate=2e-4,
+                         gradient_accumulation_steps=1,  # as the project's stage: the same tokens per step
                          logging_steps=steps, save_strategy="no", report_to="none", bf16=True, max_length=SEQ)
         trainer = SFTTrainer(model=model, args=args, processing_class=tokenizer,
                              train_dataset=token_dataset(model.config.vocab_size, batch * steps))
@@ -112,7 +142,7 @@ def main() -> None:
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--shape", choices=sorted(SHAPES), default="smollm2-360m")
-    parser.add_argument("--steps", type=int, default=20)
+    parser.add_argument("--steps", type=int, default=20, help=f"timed: the ones after the first {WARMUP}")
     parser.add_argument("--batches", type=int, nargs="+", default=[8, 32])
     args = parser.parse_args()
     if not torch.cuda.is_available():
@@ -125,8 +155,9 @@ def main() -> None:
         if has_unsloth:  # imported last: Unsloth patches transformers for the rest of the process
             variants["project backend=unsloth"] = lambda b: project_stage("unsloth", source, b, args.steps)
             variants["bare Unsloth script"] = lambda b: bare_unsloth(source, b, args.steps)
-        for batch in args.batches:
-            for name, run in variants.items():
+        # every hf row first: once Unsloth is imported it patches transformers for the whole process
+        for name, run in variants.items():
+            for batch in args.batches:
                 try:
                     results[(name, batch)] = run(batch)
                 except torch.cuda.OutOfMemoryError:

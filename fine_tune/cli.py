@@ -4,6 +4,8 @@
     fine-tune method=[sft_cot,dpo] data=raw    # compose a run from config groups
     fine-tune -m data=raw,curated              # a sweep, one job per combination
     fine-tune experiment=reference_study debug=smoke
+    fine-tune -m experiment=method_comparison   # the reference study's comparison, 10 jobs
+    fine-tune -m hparams_search=optuna         # Optuna over lr, LoRA rank, DPO beta
 
 User mistakes (an unknown option, key or type, a missing model path, an
 output folder that cannot be written) end in one line on stderr and exit
@@ -53,9 +55,9 @@ def exit_on_user_error(prog: str, work):
 
 @hydra.main(config_path=str(conf_dir()), config_name="config", version_base="1.3")
 def _task(cfg: DictConfig) -> float | None:
-    from fine_tune.train import run  # heavy imports only once a config composed
+    from fine_tune.train import run_job  # heavy imports only once a config composed
 
-    return exit_on_user_error("fine-tune", lambda: run(cfg))
+    return exit_on_user_error("fine-tune", lambda: run_job(cfg))
 
 
 def run_reporting_errors(task, prog: str) -> None:

@@ -238,6 +238,25 @@ class BackendConfig:
     name: BackendName = BackendName.auto
 
 
+class JudgeKind(str, Enum):
+    verifiable = "verifiable"  # the data's checkers decide: offline, exact, position-independent
+    llm = "llm"  # a model compares the two answers: local Hugging Face model or OpenAI-compatible endpoint
+
+
+@dataclass
+class JudgeConfig:
+    kind: JudgeKind = JudgeKind.verifiable
+    # llm: a local model (folder or hub name) when url is None, else the endpoint's model name
+    model: Optional[str] = None
+    url: Optional[str] = None  # an OpenAI-compatible endpoint, e.g. http://localhost:8000/v1
+    # The NAME of the environment variable holding the endpoint's key; the key itself never
+    # enters the config, so it cannot reach the .hydra snapshot, logs, metrics.json or W&B.
+    api_key_env: Optional[str] = None
+    max_new_tokens: int = 512  # room for a judge's reasoning before its [[A]]/[[B]]/[[C]] verdict
+    timeout_s: float = 120.0
+    max_retries: int = 2
+
+
 @dataclass
 class EvalConfig:
     enabled: bool = True  # false: train and save only (benchmarks, quick iterations)
@@ -245,6 +264,19 @@ class EvalConfig:
     max_new_tokens: int = 96
     batch_size: int = 64
     evaluate_base: bool = True  # also score the model before the first stage
+    per_stage: bool = False  # also evaluate after every stage, not only after the last
+    loss: bool = True  # eval loss and perplexity of the reference answers on the held-out split
+    # Convergence: the first epoch after which eval loss improved by less than this share.
+    convergence_tolerance: float = 0.01
+    # WinRate of the tuned model against: base (the model before the first stage),
+    # reference (the data's reference answers) or the folder of another run.
+    baseline: Optional[str] = "base"  # None: no WinRate
+    judge: JudgeConfig = field(default_factory=JudgeConfig)
+    bootstrap_samples: int = 2000  # resamples of the prompts for the WinRate interval
+    confidence_level: float = 0.95
+    deepeval: bool = True  # checker metrics through deepeval; G-Eval and relevancy with an llm judge
+    deepeval_threshold: float = 0.5  # G-Eval / relevancy score a test case must reach to pass
+    logged_samples: int = 32  # generations with their verdicts in the W&B table
 
 
 class WandbMode(str, Enum):
@@ -303,6 +335,9 @@ class Config:
     stability: StabilityConfig = field(default_factory=StabilityConfig)
     # Set by an experiment preset: its name, for run names, tags and tables.
     study: Optional[str] = None
+    # The value a run returns to Hydra (what an Optuna search maximises): a dotted key
+    # of metrics.json, e.g. tuned.accuracy, eval.winrate.win_rate, eval.deepeval.accuracy.
+    objective: str = "tuned.accuracy"
 
 
 METHOD_SCHEMAS = {
@@ -314,10 +349,20 @@ METHOD_SCHEMAS = {
 }
 
 
+def _ensure_dir(path: str) -> str:
+    import os
+
+    os.makedirs(path, exist_ok=True)
+    return path
+
+
 def register_configs() -> None:
     """Register the schemas that conf/ YAML files extend through their defaults lists."""
     # ${stages:${method}} names run folders after the selected stages: "sft_cot+dpo".
     OmegaConf.register_new_resolver("stages", lambda method: "+".join(method.keys()), replace=True)
+    # ${ensure_dir:path}: the path, created first. Optuna opens its SQLite storage in the sweep
+    # folder before Hydra has made that folder.
+    OmegaConf.register_new_resolver("ensure_dir", _ensure_dir, replace=True)
     cs = ConfigStore.instance()
     # Under schema/ so they do not show up as options of the groups they type.
     cs.store(group="schema", name="config", node=Config)

@@ -35,8 +35,15 @@ def _stage_folders(run_dir: Path, metrics: dict) -> list[Path]:
     return folders
 
 
-def export(run_dir: Path, out: Path | None = None, gguf: bool = False) -> Path:
-    """Write the merged final model of `run_dir` to `out` (default `<run_dir>/export`)."""
+def load_run_model(run_dir: Path, with_stages: bool = True):
+    """(model, tokenizer) of a run: its base model, then each finished stage applied in order.
+
+    Args:
+        with_stages: False gives the base model the run started from.
+
+    Raises:
+        UserError: `run_dir` is not a run folder, or a stage of it did not finish.
+    """
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     from fine_tune.stages.chain import apply_saved
@@ -46,11 +53,17 @@ def export(run_dir: Path, out: Path | None = None, gguf: bool = False) -> Path:
         raise UserError(f"{run_dir} is not a fine-tune run folder: it has no {', '.join(missing)}")
     manifest = json.loads((run_dir / "manifest.json").read_text())
     metrics = json.loads((run_dir / "metrics.json").read_text())
-    folders = _stage_folders(run_dir, metrics)
+    folders = _stage_folders(run_dir, metrics) if with_stages else []
     model = AutoModelForCausalLM.from_pretrained(manifest["base_model"])
     tokenizer = AutoTokenizer.from_pretrained(manifest["base_model"])
     for folder in folders:
         model = apply_saved(model, folder)
+    return model, tokenizer
+
+
+def export(run_dir: Path, out: Path | None = None, gguf: bool = False) -> Path:
+    """Write the merged final model of `run_dir` to `out` (default `<run_dir>/export`)."""
+    model, tokenizer = load_run_model(run_dir)
     out = out or run_dir / "export"
 
     def write(staging: Path) -> None:
@@ -70,7 +83,16 @@ def _gguf(folder: Path) -> None:
     from unsloth import FastLanguageModel
 
     model, tokenizer = FastLanguageModel.from_pretrained(model_name=str(folder))
-    model.save_pretrained_gguf(str(folder / "gguf"), tokenizer)
+    try:
+        model.save_pretrained_gguf(str(folder / "gguf"), tokenizer)
+    except RuntimeError as err:
+        if "llama.cpp" not in str(err):
+            raise
+        # Unsloth converts with llama.cpp, which it clones and builds on first use (seen: no internet)
+        raise UserError(f"GGUF conversion needs llama.cpp, which Unsloth fetches from GitHub on first use and "
+                        f"could not ({str(err).splitlines()[0][:160]}); run once with the internet, or put a "
+                        f"built llama.cpp in ~/.unsloth/llama.cpp. The safetensors export in {folder} is complete"
+                        ) from None
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -9,7 +9,8 @@ writes everything into Hydra's output folder for the run:
     data_report.{json,md}, rejects.jsonl   rows in/out of every data step; every removed row and why
     01-sft_cot/adapter  the stage's LoRA adapter (or model/ for finetune=full), done.json when finished
                         (a link to an earlier run's folder when that one did, or began, the same work)
-    generations/        every eval generation, base and tuned, as JSONL
+    generations/        every eval generation, base and tuned, as JSONL (reused by fine-tune-eval)
+    eval/               the WinRate judgments, prompt by prompt (both orders)
     wandb/              the offline W&B runs, one per stage
 """
 
@@ -23,10 +24,15 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 
+from fine_tune import jobs
 from fine_tune.backends import resolve_backend
+from fine_tune.distributed import is_main, world_size
 from fine_tune.data.pipeline import load_splits
 from fine_tune.data.report import write_report
+from fine_tune.errors import describe
 from fine_tune.evaluation.accuracy import checker_accuracy
+from fine_tune.evaluation.generations import eval_rows, generations_for
+from fine_tune.evaluation.suite import SAMPLE_COLUMNS, EvalTarget, evaluate, summary_metrics
 from fine_tune.models.load import load_model, resolve_source
 from fine_tune.outputs import build_manifest, write_json_atomic
 from fine_tune.report import print_summary
@@ -34,7 +40,7 @@ from fine_tune.stages import RUNNERS, check_available, requested_stages, save_an
 from fine_tune.stages.chain import apply_saved, finished_metrics, last_checkpoint, mark_done, stage_dir, stage_keys
 from fine_tune.stages.common import StageContext
 from fine_tune.stages.guard import StageUnstable
-from fine_tune.tracking import make_tracker
+from fine_tune.tracking import NoTracker, make_tracker
 
 log = logging.getLogger(__name__)
 
@@ -47,10 +53,11 @@ def _group_and_label(run_dir: Path) -> tuple[str, str]:
     return run_dir.name, run_dir.name
 
 
-def run(cfg: DictConfig) -> float:
-    """Train and evaluate the run `cfg` describes; returns the tuned checker accuracy."""
+def run(cfg: DictConfig) -> dict:
+    """Train and evaluate the run `cfg` describes; returns what it wrote to metrics.json."""
     started = time.time()
     run_dir = Path(HydraConfig.get().runtime.output_dir)
+    _check_shared_run_dir()
     stages = list(cfg.method.keys())
     check_available(stages, requested_stages(HydraConfig.get().overrides.task))  # before anything loads
     backend = resolve_backend(cfg.backend.name)
@@ -60,44 +67,82 @@ def run(cfg: DictConfig) -> float:
 
     transformers.set_seed(cfg.seed)
     splits = load_splits(cfg.data, cfg.cache_dir)
-    write_report(splits.report, splits.rejects, run_dir)
     model, tokenizer = load_model(source, cfg.model, cfg.cache_dir, backend, _max_length(cfg))
-    write_json_atomic(run_dir / "manifest.json", build_manifest(cfg.seed, splits.fingerprints, backend, source))
-
     group, label = _group_and_label(run_dir)
-    tracker = make_tracker(cfg, OmegaConf.to_container(cfg, resolve=True), run_dir, group, label)
-    metrics: dict = {"status": "running", "stages_order": stages, "data": splits.report, "stages": {}}
+    tracker = NoTracker()  # the other processes of a multi-process job train only
+    if is_main():
+        write_report(splits.report, splits.rejects, run_dir)
+        write_json_atomic(run_dir / "manifest.json", build_manifest(cfg.seed, splits.fingerprints, backend, source))
+        tracker = make_tracker(cfg, OmegaConf.to_container(cfg, resolve=True), run_dir, group, label)
+    metrics: dict = {"status": "running", "stages_order": stages, "data": splits.report, "stages": {},
+                     "wandb_group": group}
     try:
         _train_and_evaluate(cfg, stages, source, backend, model, tokenizer, splits, run_dir, tracker, metrics)
     except BaseException as err:
         # Keep what finished and say why the run stopped; the error still propagates.
         metrics.update(status="failed", error=f"{type(err).__name__}: {err}", wall_time_s=time.time() - started)
-        write_json_atomic(run_dir / "metrics.json", metrics)
+        if is_main():
+            write_json_atomic(run_dir / "metrics.json", metrics)
         tracker.finish_stage()
         raise
     last = metrics["stages"][list(metrics["stages"])[-1]]
-    metrics.update(final_train_loss=last["final_train_loss"], eval_loss=last.get("eval_loss"),
+    held_out = (metrics.get("eval") or {}).get("loss") or {}
+    metrics.update(final_train_loss=last["final_train_loss"], eval_loss=held_out.get("eval_loss", last.get("eval_loss")),
                    wall_time_s=time.time() - started)
     tracker.log_table("data/curation", ["step", "rows_in", "rows_out"],
                       [[st["step"], st["rows_in"], st["rows_out"]] for st in splits.report["steps"]])
     tracker.log_summary(_summary(metrics))
     tracker.finish_stage()
-    write_json_atomic(run_dir / "metrics.json", metrics)
-    print_summary(metrics, run_dir)
-    if "tuned" in metrics:
-        return metrics["tuned"]["accuracy"]
-    return -metrics["eval_loss"] if metrics["eval_loss"] is not None else float("nan")
+    if is_main():
+        write_json_atomic(run_dir / "metrics.json", metrics)
+        print_summary(metrics, run_dir)
+    return metrics
+
+
+def _check_shared_run_dir() -> None:
+    """The processes of one job must share its folder; `${now:...}` could differ between them."""
+    if world_size() > 1 and not any(o.startswith("hydra.run.dir=") for o in HydraConfig.get().overrides.hydra):
+        from fine_tune.errors import UserError
+
+        raise UserError(f"a job launched on {world_size()} processes needs one folder for all of them: "
+                        "add hydra.run.dir=<folder> to the command")
+
+
+def run_job(cfg: DictConfig) -> float:
+    """One job of the `fine-tune` command; returns the value of `cfg.objective` (NaN if none).
+
+    In a sweep (-m), a job whose config finished before is copied, not retrained, and a
+    job that fails is recorded in its metrics.json and logged; the sweep goes on.
+    """
+    run_dir = Path(HydraConfig.get().runtime.output_dir)
+    if HydraConfig.get().mode != RunMode.MULTIRUN:
+        metrics = run(cfg)  # a single run's errors reach the user (fine_tune.cli)
+    else:
+        earlier = jobs.finished_job(cfg)
+        if earlier is not None and earlier.resolve() != run_dir.resolve():
+            return jobs.objective_value(jobs.reuse(earlier, run_dir), cfg.objective)
+        try:
+            metrics = run(cfg)
+        except Exception as err:  # noqa: BLE001 - one job's failure must not end the sweep
+            log.error("job %s failed: %s", run_dir.name, describe(err) or f"{type(err).__name__}: {err}",
+                      exc_info=describe(err) is None)
+            jobs.record_failure(run_dir, err)
+            return float("nan")
+    if metrics["status"] == "finished" and is_main():
+        jobs.register_finished(cfg, run_dir)
+    return jobs.objective_value(metrics, cfg.objective)
 
 
 def _train_and_evaluate(cfg, stages, source, backend, model, tokenizer, splits, run_dir: Path, tracker,
                         metrics: dict) -> None:
     """Base score, the stages in order (each from the last one's merged weights), tuned score."""
-    generations = run_dir / "generations"
-    generations.mkdir(exist_ok=True)
-    if cfg.eval.enabled and cfg.eval.evaluate_base:
-        base = checker_accuracy(model, tokenizer, splits.eval, cfg.eval, "base", generations / "base.jsonl")
-        if base is not None:
-            metrics["base"] = base
+    rows = eval_rows(splits.eval, cfg.eval)
+    evaluating = cfg.eval.enabled and is_main()  # one process evaluates a multi-process job
+    base_records = None
+    if evaluating and (cfg.eval.evaluate_base or cfg.eval.baseline == "base"):
+        base_records = generations_for(lambda: (model, tokenizer), rows, cfg.eval, "base", run_dir / "generations")
+        if checker_accuracy(base_records) is not None:
+            metrics["base"] = checker_accuracy(base_records)
     keys = stage_keys(cfg, stages, source, splits.fingerprints)
     for index, (name, key) in enumerate(zip(stages, keys), start=1):
         folder = stage_dir(run_dir, index, name, key, cfg.cache_dir)
@@ -106,31 +151,52 @@ def _train_and_evaluate(cfg, stages, source, backend, model, tokenizer, splits, 
             log.info("stage %s already finished in %s: skipped", name, folder.resolve())
             model = apply_saved(model, folder)
             metrics["stages"][name] = {**done, "skipped": True, "reused_from": str(folder.resolve())}
-            continue
-        resume = last_checkpoint(folder)
-        if resume:
-            log.info("stage %s resumes from %s", name, resume)
-        ctx = StageContext(name, index, cfg.method[name], cfg, splits, folder, tracker.report_to, resume, backend)
-        tracker.start_stage(name, index)
-        try:
-            trainer, metrics["stages"][name] = RUNNERS[name](ctx, model, tokenizer)
-        except StageUnstable as err:
-            metrics["stages"][name] = {**err.metrics, "unstable": err.reason}
-            metrics.update(status="unstable", unstable_reason=f"{name}: {err.reason}")
-            tracker.log_summary({"unstable": True, "unstable_reason": metrics["unstable_reason"]})
-            return  # the later stages would start from broken weights
-        model = save_and_merge(trainer, tokenizer, folder)
-        mark_done(folder, key, metrics["stages"][name])
-        write_json_atomic(run_dir / "metrics.json", metrics)  # progress survives a later crash
+        else:
+            model = _train_stage(cfg, name, index, key, folder, backend, model, tokenizer, splits, tracker, metrics)
+            if model is None:
+                return  # unstable: the later stages would start from broken weights
+        if evaluating and cfg.eval.per_stage and index < len(stages):  # the last one is the final eval
+            merged = model
+            target = EvalTarget(f"{index:02d}-{name}", lambda: (merged, tokenizer), rows, run_dir, cfg.cache_dir,
+                                cfg.seed, _max_length(cfg))
+            metrics["stages"][name]["eval"], _ = evaluate(cfg.eval, target, {name: metrics["stages"][name]},
+                                                          base_records)
+            tracker.log_summary(summary_metrics(metrics["stages"][name]["eval"], f"eval_after_{name}"))
+        if is_main():
+            write_json_atomic(run_dir / "metrics.json", metrics)  # progress survives a later crash
         if index < len(stages):
             tracker.finish_stage()
     if not tracker.active:  # every stage was reused: the evaluation gets a W&B run of its own
         tracker.start_stage("eval", len(stages) + 1)
-    tuned = checker_accuracy(model, tokenizer, splits.eval, cfg.eval, "tuned", generations / "tuned.jsonl") \
-        if cfg.eval.enabled else None
-    if tuned is not None:
-        metrics["tuned"] = tuned
+    if evaluating:
+        target = EvalTarget("tuned", lambda: (model, tokenizer), rows, run_dir, cfg.cache_dir, cfg.seed,
+                            _max_length(cfg))
+        metrics["eval"], samples = evaluate(cfg.eval, target, metrics["stages"], base_records)
+        if metrics["eval"]["accuracy"] is not None:
+            metrics["tuned"] = metrics["eval"]["accuracy"]
+        tracker.log_summary(summary_metrics(metrics["eval"]))
+        tracker.log_table("eval/samples", SAMPLE_COLUMNS, samples)
     metrics["status"] = "finished"
+
+
+def _train_stage(cfg, name, index, key, folder: Path, backend, model, tokenizer, splits, tracker, metrics: dict):
+    """Train one stage (resuming a killed attempt); returns the merged model, or None when unstable."""
+    resume = last_checkpoint(folder)
+    if resume:
+        log.info("stage %s resumes from %s", name, resume)
+    ctx = StageContext(name, index, cfg.method[name], cfg, splits, folder, tracker.report_to, resume, backend)
+    tracker.start_stage(name, index)
+    try:
+        trainer, metrics["stages"][name] = RUNNERS[name](ctx, model, tokenizer)
+    except StageUnstable as err:
+        metrics["stages"][name] = {**err.metrics, "unstable": err.reason}
+        metrics.update(status="unstable", unstable_reason=f"{name}: {err.reason}")
+        tracker.log_summary({"unstable": True, "unstable_reason": metrics["unstable_reason"]})
+        return None
+    model = save_and_merge(trainer, tokenizer, folder)
+    if is_main():
+        mark_done(folder, key, metrics["stages"][name])
+    return model
 
 
 def _max_length(cfg) -> int:

@@ -74,6 +74,13 @@ def test_offline_wandb_run_holds_the_metrics(full_run):
     assert contents["summary"]["data/curation/_type"] == "table-file"
     assert contents["summary"]["data/curation/nrows"] == len(metrics["data"]["steps"]) > 0
     assert contents["config"]["data"]["name"] == "curated"
+    # the evaluation: WinRate, DeepEval and loss as summary metrics, generations with verdicts as a table
+    win = metrics["eval"]["winrate"]
+    assert contents["summary"]["eval/winrate/win_rate"] == win["win_rate"]
+    assert contents["summary"]["eval/winrate/ci_low"] == win["ci_low"]
+    assert contents["summary"]["eval/deepeval_accuracy"] == metrics["eval"]["deepeval"]["accuracy"]
+    assert contents["summary"]["eval/loss"] == metrics["eval"]["loss"]["eval_loss"]
+    assert contents["summary"]["eval/samples/_type"] == "table-file" and contents["summary"]["eval/samples/nrows"] == 8
 
 
 def test_lora_stage_saves_an_adapter_that_loads(tmp_path, cache_dir):

@@ -41,8 +41,18 @@ def distance(a: dict, b: dict) -> float:
 def chain(tmp_path_factory, cache_dir):
     """One run of every trainer in a chain: sft_cot -> dpo -> grpo (full fine-tune of the smoke model)."""
     run_dir = tmp_path_factory.mktemp("chain") / "run"
-    result = cli(run_dir, cache_dir, "method=[sft_cot,dpo,grpo]")
+    result = cli(run_dir, cache_dir, "method=[sft_cot,dpo,grpo]", "eval.per_stage=true")
     return run_dir, result
+
+
+def test_per_stage_evaluation(chain):
+    run_dir, _ = chain
+    metrics = json.loads((run_dir / "metrics.json").read_text())
+    for index, name in ((1, "sft_cot"), (2, "dpo")):  # the last stage's evaluation is the run's own
+        results = metrics["stages"][name]["eval"]
+        assert results["winrate"]["judged"] == 8 and results["accuracy"]["total"] == 8
+        assert (run_dir / "generations" / f"{index:02d}-{name}.jsonl").is_file()
+    assert "eval" not in metrics["stages"]["grpo"] and metrics["eval"]["winrate"]["judged"] == 8
 
 
 def test_each_stage_trains_and_changes_the_weights(chain, cache_dir):

@@ -18,10 +18,12 @@ import hashlib
 import json
 import logging
 import shutil
+import tempfile
 from contextlib import contextmanager
 from pathlib import Path
 
 from fine_tune.config import TinyModelConfig
+from fine_tune.distributed import barrier, is_main, world_size
 from fine_tune.outputs import write_folder_atomic
 
 log = logging.getLogger(__name__)
@@ -65,14 +67,26 @@ def tiny_model_dir(spec: TinyModelConfig, cache_dir: str | Path, rebuild: bool =
     """
     key = cache_key(spec)
     folder = Path(cache_dir).expanduser() / "models" / f"tiny-{key}"
+
+    def write(staging: Path) -> None:
+        _build(spec, staging)
+        (staging / MARKER).write_text(json.dumps({"key": key, "settings": dataclasses.asdict(spec)}, indent=2))
+
+    if world_size() > 1:
+        # A multi-process job: every process takes part in the (data-parallel) pre-training,
+        # so none may wait on the lock; the main process saves, the others wait for it.
+        if not is_complete(folder, key) or rebuild:
+            if is_main():
+                write_folder_atomic(folder, write)
+            else:
+                with tempfile.TemporaryDirectory() as scratch:
+                    write(Path(scratch))
+            barrier()
+        return folder
     with _build_lock(folder):
         if is_complete(folder, key) and not rebuild:
             return folder
         log.info("building the tiny model %s (first run only)", folder)
-        def write(staging: Path) -> None:
-            _build(spec, staging)
-            (staging / MARKER).write_text(json.dumps({"key": key, "settings": dataclasses.asdict(spec)}, indent=2))
-
         write_folder_atomic(folder, write)
     return folder
 

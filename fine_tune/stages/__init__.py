@@ -12,6 +12,7 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
+from fine_tune.distributed import barrier, is_main
 from fine_tune.errors import UserError
 from fine_tune.outputs import write_folder_atomic
 from fine_tune.stages.dpo import run_dpo
@@ -53,6 +54,8 @@ def save_and_merge(trainer, tokenizer, stage_dir: Path):
         trainer.save_model(str(staging))
         tokenizer.save_pretrained(str(staging))
 
-    write_folder_atomic(stage_dir / ("adapter" if is_adapter else "model"), write)
-    shutil.rmtree(stage_dir / "checkpoints", ignore_errors=True)  # only a killed stage needs them
+    if is_main():  # in a multi-process job every process holds the same weights; one writes them
+        write_folder_atomic(stage_dir / ("adapter" if is_adapter else "model"), write)
+        shutil.rmtree(stage_dir / "checkpoints", ignore_errors=True)  # only a killed stage needs them
+    barrier()
     return model.merge_and_unload() if is_adapter else model

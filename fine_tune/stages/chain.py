@@ -23,6 +23,7 @@ from pathlib import Path
 
 from omegaconf import OmegaConf
 
+from fine_tune.distributed import world_size
 from fine_tune.outputs import write_json_atomic
 
 log = logging.getLogger(__name__)
@@ -34,6 +35,7 @@ def stage_keys(cfg, stages: list[str], source: str, fingerprints: dict) -> list[
     fixed = {
         "model": OmegaConf.to_container(cfg.model, resolve=True), "source": source, "data": fingerprints,
         "seed": cfg.seed, "backend": str(cfg.backend.name), "debug": OmegaConf.to_container(cfg.debug, resolve=True),
+        "processes": world_size(),  # more processes, larger effective batch: another result
     }
     keys, chain = [], []
     for name in stages:
@@ -52,8 +54,10 @@ def stage_dir(run_dir: Path, index: int, name: str, key: str, cache_dir: str) ->
     except (OSError, ValueError, KeyError):
         earlier = None
     if earlier is not None and earlier.is_dir() and earlier.resolve() != here.resolve():
-        if not here.exists():
+        try:
             os.symlink(earlier, here, target_is_directory=True)
+        except FileExistsError:  # this job's other process, or an earlier attempt, made it
+            pass
         return here
     here.mkdir(parents=True, exist_ok=True)
     write_json_atomic(registry, {"dir": str(here.resolve()), "key": key})

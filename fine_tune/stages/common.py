@@ -176,8 +176,16 @@ def stage_metrics(trainer, train_result, eval_metrics: dict, clock: FirstStepClo
         "tokens_per_s": tokens / runtime if runtime else None,
         "peak_memory_mb": peak_memory_mb(),
         "first_step_at": clock.first_step_at,
+        "processes": trainer.args.world_size,  # > 1 under accelerate launch / torchrun
+        "distributed_backend": _backend_name(),
         "logged": {key: h[key] for h in history for key in EXTRA_LOGS if key in h},
     }
+
+
+def _backend_name() -> str | None:
+    import torch.distributed as dist
+
+    return dist.get_backend() if dist.is_available() and dist.is_initialized() else None
 
 
 def finish(ctx: StageContext, trainer, clock: FirstStepClock, guard) -> dict:

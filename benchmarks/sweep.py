@@ -1,0 +1,52 @@
+"""Wall time of the reference study's comparison on this machine: `fine-tune -m experiment=method_comparison`.
+
+Runs the 10-job sweep on the embedded default with the joblib launcher (2 jobs at a
+time), then `fine-tune-compare` on its folder, and prints the wall time against the
+10-minute target and the comparison table. The cache (tiny model, curated data) is
+warmed first by one smoke run, so the figure is the sweep's own time; pass --cold to
+include the builds.
+
+    python benchmarks/sweep.py [--sweep-dir multirun/benchmark] [--cold]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+TARGET_S = 600
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sweep-dir", type=Path, default=REPO / "multirun" / "benchmark" / time.strftime("%H-%M-%S"))
+    parser.add_argument("--cold", action="store_true", help="start from an empty cache (builds included)")
+    parser.add_argument("overrides", nargs="*", help="extra overrides for the sweep, e.g. logger=none")
+    args = parser.parse_args()
+    env = dict(os.environ, PYTHONPATH=str(REPO))
+    if args.cold:
+        env["FINE_TUNE_CACHE"] = tempfile.mkdtemp(prefix="fine-tune-cold-")
+    command = [sys.executable, "-m", "fine_tune", "-m", "experiment=method_comparison",
+               f"hydra.sweep.dir={args.sweep_dir}", *args.overrides]
+    if not args.cold:  # the embedded data and tiny model builds are shared by every job
+        subprocess.run([sys.executable, "-m", "fine_tune", "experiment=method_comparison", "data=curated",
+                        "method=sft", "debug.max_steps=1", "eval.enabled=false", "logger=none",
+                        f"hydra.run.dir={tempfile.mkdtemp(prefix='warm-')}"], env=env, check=True,
+                       capture_output=True)
+    started = time.perf_counter()
+    sweep = subprocess.run(command, env=env, cwd=REPO)
+    wall = time.perf_counter() - started
+    subprocess.run([sys.executable, "-m", "fine_tune.compare", str(args.sweep_dir)], env=env, check=False)
+    verdict = "met" if wall <= TARGET_S else "MISSED"
+    print(f"\nmethod_comparison sweep: {wall / 60:.1f} min wall on {os.cpu_count()} cores "
+          f"(target <= {TARGET_S // 60} min: {verdict}); exit {sweep.returncode}; folder {args.sweep_dir}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,97 @@
+"""`fine-tune-compare <sweep folder>`: the table, plots and page that compare a sweep's jobs.
+
+    fine-tune -m data=curated,raw method=[sft_cot,dpo],sft seed=1,2
+    fine-tune-compare multirun/2026-11-26/10-00-00
+    fine-tune-compare multirun/2026-11-26/10-00-00 --wandb offline   # also log to W&B, on disk
+
+Writes into the sweep folder: comparison.md (also printed), comparison.csv,
+loss_curves.png, winrate.png, deepeval.png and index.html. Each file is
+written atomically, so rerunning while a browser has index.html open, or
+while jobs still run, never leaves a half file. Rerun it any time: a
+running job shows as "running" with what it has so far.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from fine_tune.compare.collect import Sweep, load_sweep
+from fine_tune.compare.page import render_page
+from fine_tune.compare.plots import render_plots
+from fine_tune.compare.publish import MODES, log_comparison, resolve_mode
+from fine_tune.compare.spread import seed_groups, spread_markdown
+from fine_tune.compare.table import comparison_markdown, csv_text, raw_row
+from fine_tune.errors import UserError
+from fine_tune.outputs import write_bytes_atomic, write_text_atomic
+
+PROG = "fine-tune-compare"
+
+
+def markdown_report(sweep: Sweep, rows: list[dict], groups: list[list[dict]]) -> str:
+    """comparison.md: a title, the table, the seed spread."""
+    study = f"\nstudy: {sweep.study}\n" if sweep.study else ""
+    return (
+        f"# Sweep comparison: {sweep.folder}\n{study}\n"
+        f"{comparison_markdown(rows)}\n\n"
+        f"## Seed spread (mean ± sample std)\n\n{spread_markdown(groups)}\n"
+    )
+
+
+def compare(folder: Path, wandb: str = "auto") -> dict[str, Path]:
+    """Read the sweep at `folder`, write the comparison files into it, and log to W&B if asked.
+
+    Args:
+        folder: the sweep folder (`multirun/<date>/<time>`).
+        wandb: one of MODES; "auto" logs only when the jobs logged online.
+
+    Returns:
+        What was written: name -> path (plus "wandb" -> run URL or folder when logged).
+
+    Raises:
+        UserError: `folder` is not a sweep folder.
+    """
+    sweep = load_sweep(folder)
+    rows = [raw_row(job) for job in sweep.jobs]
+    groups = seed_groups(sweep.jobs, rows)
+    report = markdown_report(sweep, rows, groups)
+    written = {"comparison.md": folder / "comparison.md", "comparison.csv": folder / "comparison.csv"}
+    write_text_atomic(written["comparison.md"], report)
+    write_text_atomic(written["comparison.csv"], csv_text(rows))
+    pngs = render_plots(sweep.jobs, rows)
+    for name, data in pngs.items():
+        written[name] = folder / name
+        write_bytes_atomic(written[name], data)
+    written["index.html"] = folder / "index.html"
+    write_text_atomic(written["index.html"], render_page(str(folder), sweep.study, rows, groups, pngs))
+    print(report)
+    mode = resolve_mode(wandb, sweep)
+    if mode:
+        written["wandb"] = Path(log_comparison(sweep, mode, rows, {n: folder / n for n in pngs}))
+    return written
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Console entry point. Exit status 2, with one line on stderr, when the folder is not a sweep."""
+    parser = argparse.ArgumentParser(prog=PROG, description="Compare the jobs of a Hydra sweep: table, plots, HTML page, optionally W&B.")
+    parser.add_argument("sweep", type=Path, help="a sweep folder, e.g. multirun/2026-11-26/10-00-00")
+    parser.add_argument(
+        "--wandb", choices=MODES, default="auto",
+        help="log the table and plots to W&B: auto (default) only when the jobs logged online",
+    )
+    args = parser.parse_args(argv)
+    try:
+        written = compare(args.sweep, args.wandb)
+    except UserError as err:
+        print(f"{PROG}: error: {err}", file=sys.stderr)
+        sys.exit(2)
+    except OSError as err:  # e.g. a read-only sweep folder: say which file, no traceback
+        print(f"{PROG}: error: cannot write the comparison: {err}", file=sys.stderr)
+        sys.exit(1)
+    for name, path in written.items():
+        print(f"wrote {path}" if name != "wandb" else f"W&B run: {path}")
+
+
+if __name__ == "__main__":
+    main()

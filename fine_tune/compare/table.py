@@ -1,0 +1,243 @@
+"""The comparison table: one row per job, in the reference study's terms.
+
+Each job gives one *raw* row (numbers as numbers, None where a value is
+missing), which is what comparison.csv and the W&B table hold, and one
+*display* row (formatted text, "—" where missing) for comparison.md and
+index.html. Both come from the same raw row, so they cannot disagree.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import math
+from typing import Any
+
+from fine_tune.compare.collect import Job, dig
+
+MISSING = "—"
+
+# (raw key, display header, right-aligned?) for the markdown and HTML tables.
+COLUMNS: list[tuple[str, str, bool]] = [
+    ("job", "job", True),
+    ("method", "method", False),
+    ("data", "data", False),
+    ("seed", "seed", True),
+    ("train_rows", "train rows", True),
+    ("eval_rows", "eval rows", True),
+    ("epochs", "epochs", True),
+    ("final_train_loss", "final train loss", True),
+    ("eval_loss", "eval loss", True),
+    ("convergence_epoch", "converged (epoch)", True),
+    ("win_rate", "WinRate [CI]", True),
+    ("deepeval_accuracy", "DeepEval accuracy", True),
+    ("tuned_accuracy", "checker accuracy", True),
+    ("wall_time_s", "wall time", True),
+    ("status", "status", False),
+]
+
+# Every raw field, in CSV column order: the display columns plus what they fold together.
+RAW_FIELDS = [
+    "job", "folder", "method", "data", "seed", "train_rows", "eval_rows", "epochs",
+    "final_train_loss", "eval_loss", "convergence_epoch", "convergence_stage", "convergence_status",
+    "win_rate", "win_rate_ci_low", "win_rate_ci_high", "winrate_judged", "deepeval_accuracy",
+    "tuned_accuracy", "base_accuracy", "wall_time_s", "status", "reason",
+]
+
+
+def number(value: Any) -> float | int | None:
+    """`value` if it is a real number (JSON null, strings and booleans are not), else None."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return None
+    return value
+
+
+def _first_number(*values: Any) -> float | int | None:
+    return next((v for v in map(number, values) if v is not None), None)
+
+
+def _stages(job: Job) -> list[str]:
+    """The chain's stages in order: metrics.json first, then the composed config, then the folder name."""
+    order = dig(job.metrics, "stages_order")
+    if isinstance(order, list) and order:
+        return [str(s) for s in order]
+    method = job.config.get("method")
+    if isinstance(method, dict) and method:
+        return [str(s) for s in method]  # YAML mappings keep the chain order
+    parts = job.label.split("_", 2)
+    return parts[2].split("+") if len(parts) == 3 else []
+
+
+def _override(job: Job, key: str) -> str | None:
+    for item in job.overrides:
+        name, _, value = item.lstrip("+~").partition("=")
+        if name == key:
+            return value
+    return None
+
+
+def _status(job: Job) -> tuple[str, str | None]:
+    """(status, reason): reason is the unstable reason or the error's first line."""
+    if job.metrics is None:
+        return "failed", job.problem
+    status = str(job.metrics.get("status") or "unknown")
+    if status == "unstable":
+        return status, _first_line(job.metrics.get("unstable_reason"))
+    if status == "failed":
+        return status, _first_line(job.metrics.get("error"))
+    return status, None
+
+
+def _first_line(text: Any) -> str | None:
+    if text is None:
+        return None
+    lines = str(text).strip().splitlines()
+    return lines[0].strip() if lines else None
+
+
+def _epochs(stages: Any) -> float | None:
+    if not isinstance(stages, dict):
+        return None
+    values = [number(dig(s, "epochs")) for s in stages.values()]
+    values = [v for v in values if v is not None]
+    return sum(values) if values else None
+
+
+def raw_row(job: Job) -> dict[str, Any]:
+    """The job's values, unformatted: what comparison.csv and the W&B table hold.
+
+    Args:
+        job: one loaded job; its metrics may be None or partial.
+
+    Returns:
+        A dict with every key of RAW_FIELDS (None where the job has no value).
+    """
+    m = job.metrics or {}
+    data = job.config.get("data")
+    status, reason = _status(job)
+    stages = _stages(job)
+    done = m.get("stages") if isinstance(m.get("stages"), dict) else {}
+    last_done = list(done.values())[-1] if done else None  # metrics.json lists stages as they finish
+    return {
+        "job": job.num,
+        "folder": job.label,
+        "method": " → ".join(stages),
+        "data": dig(data, "name") or dig(m, "data", "name") or _override(job, "data"),
+        "seed": job.config.get("seed", _override(job, "seed")),
+        "train_rows": number(dig(m, "data", "train_rows")),
+        "eval_rows": number(dig(m, "data", "eval_rows")),
+        "epochs": _epochs(m.get("stages")),
+        # A failed chain has no top-level losses: fall back to the last stage that wrote one.
+        "final_train_loss": _first_number(m.get("final_train_loss"), dig(last_done, "final_train_loss")),
+        "eval_loss": _first_number(dig(m, "eval", "loss", "eval_loss"), m.get("eval_loss")),
+        "convergence_epoch": number(dig(m, "eval", "convergence", "epoch")),
+        "convergence_stage": dig(m, "eval", "convergence", "stage"),
+        "convergence_status": dig(m, "eval", "convergence", "status"),
+        "win_rate": number(dig(m, "eval", "winrate", "win_rate")),
+        "win_rate_ci_low": number(dig(m, "eval", "winrate", "ci_low")),
+        "win_rate_ci_high": number(dig(m, "eval", "winrate", "ci_high")),
+        "winrate_judged": number(dig(m, "eval", "winrate", "judged")),
+        "deepeval_accuracy": number(dig(m, "eval", "deepeval", "accuracy")),
+        "tuned_accuracy": number(dig(m, "tuned", "accuracy")),
+        "base_accuracy": number(dig(m, "base", "accuracy")),
+        "wall_time_s": number(m.get("wall_time_s")),
+        "status": status,
+        "reason": reason,
+    }
+
+
+def fmt_float(value: Any, digits: int = 4) -> str:
+    value = number(value)
+    return MISSING if value is None else f"{value:.{digits}f}"
+
+
+def fmt_percent(fraction: Any) -> str:
+    """0.068 -> '6.8%'."""
+    fraction = number(fraction)
+    return MISSING if fraction is None else f"{fraction * 100:.1f}%"
+
+
+def fmt_duration(seconds: Any) -> str:
+    """422 -> '7m 02s'; 3723 -> '1h 02m 03s'."""
+    seconds = number(seconds)
+    if seconds is None or not math.isfinite(seconds):
+        return MISSING
+    minutes, secs = divmod(round(seconds), 60)
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}h {minutes:02d}m {secs:02d}s" if hours else f"{minutes}m {secs:02d}s"
+
+
+def _fmt_win_rate(row: dict) -> str:
+    text = fmt_percent(row["win_rate"])
+    low, high = row["win_rate_ci_low"], row["win_rate_ci_high"]
+    if text != MISSING and low is not None and high is not None:
+        text += f" [{low * 100:.1f}, {high * 100:.1f}]"
+    return text
+
+
+def _fmt_convergence(row: dict) -> str:
+    if row["convergence_epoch"] is not None:
+        stage = f" ({row['convergence_stage']})" if row["convergence_stage"] else ""
+        return f"{row['convergence_epoch']:g}{stage}"
+    return str(row["convergence_status"]) if row["convergence_status"] else MISSING
+
+
+def _fmt_plain(value: Any) -> str:
+    return MISSING if value is None or value == "" else str(value)
+
+
+def display_row(row: dict) -> dict[str, str]:
+    """The raw row as the text each COLUMNS cell shows.
+
+    Args:
+        row: a row from `raw_row`.
+
+    Returns:
+        Header key -> text, "—" where the job has no value.
+    """
+    epochs = row["epochs"]
+    return {
+        "job": _fmt_plain(row["job"] if row["job"] is not None else row["folder"]),
+        "method": _fmt_plain(row["method"]),
+        "data": _fmt_plain(row["data"]),
+        "seed": _fmt_plain(row["seed"]),
+        "train_rows": _fmt_plain(row["train_rows"]),
+        "eval_rows": _fmt_plain(row["eval_rows"]),
+        "epochs": MISSING if epochs is None else f"{round(epochs, 2):g}",
+        "final_train_loss": fmt_float(row["final_train_loss"]),
+        "eval_loss": fmt_float(row["eval_loss"]),
+        "convergence_epoch": _fmt_convergence(row),
+        "win_rate": _fmt_win_rate(row),
+        "deepeval_accuracy": fmt_percent(row["deepeval_accuracy"]),
+        "tuned_accuracy": fmt_percent(row["tuned_accuracy"]),
+        "wall_time_s": fmt_duration(row["wall_time_s"]),
+        "status": row["status"] + (f": {row['reason']}" if row["reason"] else ""),
+    }
+
+
+def markdown_table(headers: list[str], rows: list[list[str]], right: list[bool] | None = None) -> str:
+    """A GitHub-flavoured markdown table; `|` and line breaks in cells are escaped."""
+    right = right or [False] * len(headers)
+
+    def line(cells: list[str]) -> str:
+        return "| " + " | ".join(str(c).replace("|", "\\|").replace("\n", " ") for c in cells) + " |"
+
+    rule = "|" + "|".join("---:" if r else "---" for r in right) + "|"
+    return "\n".join([line(headers), rule, *(line(r) for r in rows)])
+
+
+def comparison_markdown(rows: list[dict]) -> str:
+    """The main table, one line per job, from raw rows."""
+    shown = [display_row(r) for r in rows]
+    return markdown_table(
+        [h for _, h, _ in COLUMNS], [[d[k] for k, _, _ in COLUMNS] for d in shown], [r for _, _, r in COLUMNS]
+    )
+
+
+def csv_text(rows: list[dict]) -> str:
+    """comparison.csv: every raw field, numbers unformatted, empty cells for missing values."""
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=RAW_FIELDS, lineterminator="\n")
+    writer.writeheader()
+    writer.writerows({k: ("" if r.get(k) is None else r[k]) for k in RAW_FIELDS} for r in rows)
+    return buffer.getvalue()

@@ -1,0 +1,113 @@
+"""`fine-tune-eval <run folder> [overrides]`: evaluate a finished run again, without retraining.
+
+    fine-tune-eval outputs/2026-11-26/10-00-00_curated_sft_cot+dpo eval.baseline=reference
+    fine-tune-eval multirun/2026-11-26/10-00-00/0_curated_sft_cot eval.judge.kind=llm \\
+        eval.judge.url=http://localhost:8000/v1 eval.judge.model=Qwen/Qwen2.5-7B-Instruct \\
+        eval.judge.api_key_env=JUDGE_API_KEY
+
+The run's own config (.hydra/config.yaml) is the starting point; overrides may
+change `eval.*` and `logger.*` only (anything else would change what was trained).
+Generations on disk are reused when the prompts and decoding settings match, so
+a new judge, baseline or metric set costs only the judging; judgments are cached.
+metrics.json gets the new `eval` section (atomically) and a `reevaluations` entry.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+from omegaconf import OmegaConf
+
+from fine_tune.errors import UserError, describe
+from fine_tune.outputs import write_json_atomic
+
+EDITABLE = ("eval.", "logger.")
+
+
+def load_run_config(run_dir: Path, overrides: list[str]):
+    """The run's config with `overrides` applied, checked against the schemas.
+
+    Raises:
+        UserError: not a run folder, an override outside eval.*/logger.*, or a bad key/value.
+    """
+    from fine_tune.config import Config, register_configs
+
+    register_configs()
+    expected = [run_dir / ".hydra" / "config.yaml", run_dir / "metrics.json"]
+    missing = [str(p) for p in expected if not p.is_file()]
+    if missing:
+        raise UserError(f"{run_dir} is not a fine-tune run folder: expected {' and '.join(map(str, expected))} "
+                        f"(missing: {', '.join(missing)})")
+    for item in overrides:
+        key = item.split("=", 1)[0].lstrip("+")
+        if "=" not in item or not key.startswith(EDITABLE):
+            raise UserError(f"override '{item}': fine-tune-eval changes eval.* and logger.* settings only "
+                            "(key=value); to change what was trained, start a new run")
+    cfg = OmegaConf.merge(OmegaConf.structured(Config), OmegaConf.load(expected[0]))
+    OmegaConf.set_struct(cfg, True)
+    return OmegaConf.merge(cfg, OmegaConf.from_dotlist(overrides))
+
+
+def reevaluate(run_dir: Path, overrides: list[str]) -> dict:
+    """Evaluate `run_dir` again under its config plus `overrides`; returns the new eval results."""
+    from fine_tune.data.pipeline import load_splits
+    from fine_tune.evaluation.generations import eval_rows, generations_for
+    from fine_tune.evaluation.suite import SAMPLE_COLUMNS, EvalTarget, evaluate, summary_metrics
+    from fine_tune.export import load_run_model
+    from fine_tune.tracking import make_tracker
+
+    cfg = load_run_config(run_dir, overrides)
+    metrics = json.loads((run_dir / "metrics.json").read_text())
+    if metrics.get("status") != "finished":
+        raise UserError(f"{run_dir} has status '{metrics.get('status')}': only a finished run can be evaluated "
+                        "(run its command again to finish it)")
+    rows = eval_rows(load_splits(cfg.data, cfg.cache_dir, show_progress=False).eval, cfg.eval)
+    base_records = None
+    if cfg.eval.evaluate_base or cfg.eval.baseline == "base":
+        base_records = generations_for(lambda: load_run_model(run_dir, with_stages=False), rows, cfg.eval, "base",
+                                       run_dir / "generations")
+    max_length = max(int(cfg.method[name].max_length) for name in cfg.method)
+    target = EvalTarget("tuned", lambda: load_run_model(run_dir), rows, run_dir, cfg.cache_dir, cfg.seed, max_length)
+    results, samples = evaluate(cfg.eval, target, metrics["stages"], base_records)
+    tracker = make_tracker(cfg, OmegaConf.to_container(cfg, resolve=True), run_dir,
+                           metrics.get("wandb_group") or run_dir.name, run_dir.name)
+    tracker.start_stage("reeval", len(metrics["stages_order"]) + 1)
+    tracker.log_summary(summary_metrics(results))
+    tracker.log_table("eval/samples", SAMPLE_COLUMNS, samples)
+    tracker.finish_stage()
+    metrics["eval"] = results
+    if results["accuracy"] is not None:
+        metrics["tuned"] = results["accuracy"]
+    if (results.get("loss") or {}).get("eval_loss") is not None:
+        metrics["eval_loss"] = results["loss"]["eval_loss"]
+    metrics.setdefault("reevaluations", []).append({"at": time.strftime("%Y-%m-%dT%H:%M:%S"), "overrides": overrides})
+    write_json_atomic(run_dir / "metrics.json", metrics)
+    return results
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="fine-tune-eval", description=__doc__.splitlines()[0])
+    parser.add_argument("run_dir", type=Path, help="a finished run's folder (outputs/... or a sweep job folder)")
+    parser.add_argument("overrides", nargs="*", help="eval.*/logger.* settings, e.g. eval.baseline=reference")
+    args = parser.parse_args(argv)
+    try:
+        results = reevaluate(args.run_dir, args.overrides)
+    except Exception as err:  # noqa: BLE001 - user mistakes become one line; bugs keep their traceback
+        message = describe(err)
+        if message is None:
+            raise
+        print(f"fine-tune-eval: error: {message}", file=sys.stderr)
+        sys.exit(2)
+    from fine_tune.report import eval_lines
+
+    for line in eval_lines(results):
+        print(line)
+    print(f"metrics.json of {args.run_dir} updated")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,109 @@
+"""Pairwise judges: given a prompt and two answers, which is better ("A", "B", "tie"), or no verdict.
+
+- `verifiable` (default, offline): the data's checkers decide. The answer the checker
+  accepts wins. When both are right or both wrong, the one that states a final
+  answer (an `Answer:` line, the format the stages train and the GRPO format reward
+  asks for) wins; otherwise it is a tie. It needs no model and cannot favour a
+  position. A prompt with no checker gets no verdict (use an llm judge for those).
+- `llm`: the MT-Bench pairwise prompt to a model, which ends with [[A]], [[B]] or
+  [[C]] (tie). An endpoint's free text that holds no such verdict is recorded as
+  `invalid` and reported, never counted. A local model scores the three verdicts
+  instead of writing them (see judge_clients.LocalClient.choose).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from fine_tune.data.embedded import check_answer, extract_answer
+from fine_tune.evaluation.judge_cache import JudgmentCache
+
+A, B, TIE, INVALID = "A", "B", "tie", "invalid"
+
+PAIRWISE_PROMPT = """Please act as an impartial judge and evaluate the quality of the responses provided by two \
+AI assistants to the user question displayed below. Choose the assistant that follows the user's instructions and \
+answers the user's question better: consider helpfulness, relevance, accuracy, depth and level of detail. Avoid any \
+position bias: the order in which the responses are presented must not influence your decision, nor their length. \
+After a short explanation, output your final verdict strictly in this format: "[[A]]" if assistant A is better, \
+"[[B]]" if assistant B is better, and "[[C]]" for a tie.
+
+[User Question]
+{prompt}
+
+[The Start of Assistant A's Answer]
+{first}
+[The End of Assistant A's Answer]
+
+[The Start of Assistant B's Answer]
+{second}
+[The End of Assistant B's Answer]"""
+
+_VERDICT = re.compile(r"\[\[([ABC])\]\]")
+
+
+@dataclass
+class Judgment:
+    verdict: str  # A, B, tie or invalid
+    detail: str  # why: the checker's results, or the judge's words (cut short)
+
+
+class VerifiableJudge:
+    name = "verifiable"
+
+    def judge(self, row: dict, first: str, second: str) -> Judgment:
+        if not row.get("check"):
+            return Judgment(INVALID, "no checker for this prompt: use eval.judge.kind=llm")
+        ok = [check_answer(row, first), check_answer(row, second)]
+        if ok[0] != ok[1]:
+            return Judgment(A if ok[0] else B, f"correct: A={ok[0]} B={ok[1]}")
+        stated = [extract_answer(first) is not None, extract_answer(second) is not None]
+        if stated[0] != stated[1]:
+            return Judgment(A if stated[0] else B, f"both correct={ok[0]}; answer line: A={stated[0]} B={stated[1]}")
+        return Judgment(TIE, f"both correct={ok[0]}")
+
+
+class LLMJudge:
+    def __init__(self, client):
+        self.client = client
+        self.name = f"llm:{client.name}"
+
+    def judge(self, row: dict, first: str, second: str) -> Judgment:
+        prompt = PAIRWISE_PROMPT.format(prompt=row["prompt"], first=first, second=second)
+        if hasattr(self.client, "choose"):
+            best, scores = self.client.choose(prompt, "Final verdict: [[", ["A", "B", "C"])
+            return Judgment({"A": A, "B": B, "C": TIE}[best], f"log-probs {scores}")
+        text = self.client.complete(prompt)
+        found = _VERDICT.findall(text)
+        if not found:
+            return Judgment(INVALID, f"no [[A]]/[[B]]/[[C]] verdict in: {text[:120]!r}")
+        return Judgment({"A": A, "B": B, "C": TIE}[found[-1]], text[-200:])
+
+
+class CachedJudge:
+    """A judge whose every judgment is looked up first and stored once made."""
+
+    def __init__(self, judge, cache: JudgmentCache):
+        self.judge_, self.cache = judge, cache
+        self.name = judge.name
+        self.calls = 0  # judgments actually made (not from the cache)
+
+    def judge(self, row: dict, first: str, second: str) -> Judgment:
+        key = JudgmentCache.key(self.name, row["prompt"], first, second)
+        hit = self.cache.get(key)
+        if hit is not None:
+            return Judgment(**hit)
+        result = self.judge_.judge(row, first, second)
+        self.calls += 1
+        self.cache.put(key, {"verdict": result.verdict, "detail": result.detail})
+        return result
+
+
+def make_judge(judge_cfg, client=None):
+    """The judge eval.judge describes (an llm judge builds its client unless one is given)."""
+    kind = str(getattr(judge_cfg.kind, "value", judge_cfg.kind))
+    if kind == "verifiable":
+        return VerifiableJudge()
+    from fine_tune.evaluation.judge_clients import make_client
+
+    return LLMJudge(client or make_client(judge_cfg))

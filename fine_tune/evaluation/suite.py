@@ -1,0 +1,125 @@
+"""Everything measured after a run (or a stage): accuracy, loss, convergence, WinRate, DeepEval.
+
+Called by the training run for the final model (and per stage with eval.per_stage=true)
+and by `fine-tune-eval` for a finished run. The model is loaded only when something
+needs it: generations already on disk (same prompts, same decoding) are reused, so a
+new judge or baseline costs judge calls only.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+from fine_tune.evaluation.accuracy import checker_accuracy
+from fine_tune.evaluation.baselines import baseline_responses
+from fine_tune.evaluation.deepeval_suite import deepeval_scores
+from fine_tune.evaluation.generations import generations_for
+from fine_tune.evaluation.judge_cache import JudgmentCache
+from fine_tune.evaluation.judges import CachedJudge, make_judge
+from fine_tune.evaluation.loss import eval_loss, run_convergence
+from fine_tune.evaluation.winrate import judge_pairs, summarize
+from fine_tune.outputs import write_text_atomic
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class EvalTarget:
+    """What to evaluate and where its files go."""
+
+    label: str  # "tuned", or "NN-<stage>" for a per-stage evaluation
+    model_loader: Callable  # () -> (model, tokenizer), called at most once
+    rows: list[dict]  # the eval rows, cut to eval.max_prompts
+    run_dir: Path
+    cache_dir: str | None
+    seed: int
+    max_length: int = 1024
+
+
+def evaluate(eval_cfg, target: EvalTarget, stages: dict, base_records: list[dict] | None) -> tuple[dict, list]:
+    """All measures of `target`; returns (results for metrics.json["eval"], W&B sample rows)."""
+    loader = _once(target.model_loader)
+    folder = target.run_dir / "generations"
+    records = generations_for(loader, target.rows, eval_cfg, target.label, folder)
+    # a bad baseline fails now, before the loss pass loads the model
+    baseline = baseline_responses(str(eval_cfg.baseline), records, target.run_dir, base_records) \
+        if eval_cfg.baseline else None
+    results: dict = {"prompts": len(records), "accuracy": checker_accuracy(records)}
+    if eval_cfg.loss:
+        model, tokenizer = loader()
+        results["loss"] = eval_loss(model, tokenizer, target.rows, eval_cfg.batch_size, target.max_length)
+    results["convergence"] = run_convergence(stages, eval_cfg.convergence_tolerance)
+    judge_kind = str(getattr(eval_cfg.judge.kind, "value", eval_cfg.judge.kind))
+    client = None
+    if judge_kind == "llm" and (eval_cfg.baseline or eval_cfg.deepeval):
+        from fine_tune.evaluation.judge_clients import make_client
+
+        client = make_client(eval_cfg.judge)
+    outcomes: list[dict] = []
+    if baseline is not None:
+        results["winrate"], outcomes = _winrate(eval_cfg, target, records, baseline, client)
+    if eval_cfg.deepeval:
+        results["deepeval"] = deepeval_scores(records, client, eval_cfg.deepeval_threshold, target.cache_dir)
+    return results, _samples(records, outcomes, eval_cfg.logged_samples)
+
+
+def _winrate(eval_cfg, target: EvalTarget, records, labelled_baseline, client) -> tuple[dict, list[dict]]:
+    label, baseline = labelled_baseline
+    pairs = [(r, r["response"], baseline[r["id"]]) for r in records if r["id"] in baseline]
+    cache = JudgmentCache(Path(target.cache_dir) / "judgments.sqlite" if target.cache_dir else None)
+    judge = CachedJudge(make_judge(eval_cfg.judge, client), cache)
+    try:
+        outcomes = judge_pairs(judge, pairs)
+    finally:
+        cache.close()
+    summary = summarize(outcomes, eval_cfg.bootstrap_samples, eval_cfg.confidence_level, target.seed)
+    summary.update(baseline=label, judge=judge.name, judge_calls=judge.calls,
+                   unmatched=len(records) - len(pairs))  # prompts the baseline has no answer for
+    path = target.run_dir / "eval" / f"{target.label}_judgments.jsonl"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    write_text_atomic(path, "".join(json.dumps(o, ensure_ascii=False) + "\n" for o in outcomes))
+    log.info("WinRate vs %s (%s judge): %s", label, judge.name, summary["win_rate"])
+    return summary, outcomes
+
+
+def _samples(records: list[dict], outcomes: list[dict], limit: int) -> list[list]:
+    """Rows of the W&B samples table: prompt, answer, reference, checker verdict, judge's verdict."""
+    verdicts = {o["id"]: o["result"] for o in outcomes}
+    return [[r["prompt"], r["response"], r.get("reference"), r.get("correct"), verdicts.get(r["id"])]
+            for r in records[:limit]]
+
+
+SAMPLE_COLUMNS = ["prompt", "response", "reference", "checker_correct", "winrate_verdict"]
+
+
+def _once(loader: Callable) -> Callable:
+    cached: list = []
+
+    def load():
+        if not cached:
+            cached.append(loader())
+        return cached[0]
+
+    return load
+
+
+def summary_metrics(results: dict, prefix: str = "eval") -> dict:
+    """Flat W&B summary keys of one evaluation."""
+    flat = {}
+    if results.get("accuracy"):
+        flat[f"{prefix}/checker_accuracy"] = results["accuracy"]["accuracy"]
+    if results.get("loss"):
+        flat[f"{prefix}/loss"], flat[f"{prefix}/perplexity"] = results["loss"]["eval_loss"], results["loss"]["perplexity"]
+    flat[f"{prefix}/convergence_epoch"] = results["convergence"]["epoch"]
+    for key in ("win_rate", "ci_low", "ci_high", "position_consistency", "wins", "losses", "ties", "invalid"):
+        if results.get("winrate"):
+            flat[f"{prefix}/winrate/{key}"] = results["winrate"][key]
+    if results.get("deepeval"):
+        flat[f"{prefix}/deepeval_accuracy"] = results["deepeval"]["accuracy"]
+        for name, m in results["deepeval"]["metrics"].items():
+            flat[f"{prefix}/deepeval/{name}"] = m["mean_score"]
+    return flat

@@ -1,0 +1,88 @@
+"""Sweep jobs: a rerun of a sweep skips the jobs that finished; a failing job is recorded, not fatal.
+
+A job's key is a hash of its whole resolved config except the logger (logging
+elsewhere does not change a result). The first job of a key that finishes registers
+its folder under `<cache_dir>/jobs/<key>.json`; a later job of the same key, in this
+sweep folder or a new one, copies that job's results into its own folder and returns.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import math
+import shutil
+import traceback
+from pathlib import Path
+
+from omegaconf import OmegaConf
+
+from fine_tune.outputs import write_json_atomic
+
+log = logging.getLogger(__name__)
+RESULTS = ("metrics.json", "manifest.json", "data_report.json", "data_report.md", "rejects.jsonl")
+RESULT_DIRS = ("generations", "eval")
+
+
+def job_key(cfg) -> str:
+    settings = OmegaConf.to_container(cfg, resolve=True)
+    settings.pop("logger", None)
+    return hashlib.sha256(json.dumps(settings, sort_keys=True, default=str).encode()).hexdigest()[:20]
+
+
+def _registry(cfg) -> Path:
+    return Path(cfg.cache_dir).expanduser() / "jobs" / f"{job_key(cfg)}.json"
+
+
+def finished_job(cfg) -> Path | None:
+    """The folder of an earlier job with this config that finished, if any."""
+    try:
+        earlier = Path(json.loads(_registry(cfg).read_text())["dir"])
+        status = json.loads((earlier / "metrics.json").read_text()).get("status")
+    except (OSError, ValueError, KeyError):
+        return None
+    return earlier if status == "finished" else None
+
+
+def register_finished(cfg, run_dir: Path) -> None:
+    write_json_atomic(_registry(cfg), {"dir": str(run_dir.resolve())})
+
+
+def reuse(earlier: Path, run_dir: Path) -> dict:
+    """Copy a finished job's results into `run_dir`; returns its metrics, marked as reused."""
+    for name in RESULT_DIRS:
+        if (earlier / name).is_dir():
+            shutil.copytree(earlier / name, run_dir / name, dirs_exist_ok=True)
+    for name in RESULTS[1:]:
+        if (earlier / name).is_file():
+            shutil.copy2(earlier / name, run_dir / name)
+    for stage in sorted(earlier.glob("[0-9][0-9]-*")):  # adapters: linked, so export and eval work here too
+        if not (run_dir / stage.name).exists():
+            (run_dir / stage.name).symlink_to(stage.resolve(), target_is_directory=True)
+    metrics = json.loads((earlier / "metrics.json").read_text())
+    metrics["reused_from"] = str(earlier.resolve())
+    write_json_atomic(run_dir / "metrics.json", metrics)
+    log.info("this job finished before in %s: its results were copied, nothing retrained", earlier)
+    return metrics
+
+
+def record_failure(run_dir: Path, err: BaseException) -> None:
+    """metrics.json says the job failed and why (keeping whatever a partial run wrote)."""
+    path = run_dir / "metrics.json"
+    try:
+        metrics = json.loads(path.read_text())
+    except (OSError, ValueError):
+        metrics = {}
+    if metrics.get("status") in (None, "running", "failed"):
+        metrics.update(status="failed", error=f"{type(err).__name__}: {err}",
+                       traceback="".join(traceback.format_exception(err))[-4000:])
+        write_json_atomic(path, metrics)
+
+
+def objective_value(metrics: dict, objective: str) -> float:
+    """The dotted key `objective` of metrics.json as a float; NaN when the run has none (Optuna: failed trial)."""
+    value = metrics
+    for part in objective.split("."):
+        value = value.get(part) if isinstance(value, dict) else None
+    return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else math.nan

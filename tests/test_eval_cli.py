@@ -1,0 +1,88 @@
+"""`fine-tune-eval`: evaluate a finished run again; secrets stay out of every file; bad input."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from conftest import REPO
+from judge_server import JudgeServer
+from test_end_to_end import run_cli
+
+SECRET = "sk-never-written-7f3a9c"
+
+
+def eval_cli(run_dir: Path, cache_dir: Path, *overrides: str, env: dict | None = None) -> subprocess.CompletedProcess:
+    full_env = dict(os.environ, FINE_TUNE_CACHE=str(cache_dir), PYTHONPATH=str(REPO), **(env or {}))
+    return subprocess.run([sys.executable, "-m", "fine_tune.eval_cli", str(run_dir), *overrides],
+                          env=full_env, capture_output=True, text=True, timeout=300)
+
+
+@pytest.fixture(scope="module")
+def finished_run(tmp_path_factory, cache_dir):
+    run_dir = tmp_path_factory.mktemp("evalcli") / "run"
+    run_cli(run_dir, cache_dir, "method=sft_cot")
+    return run_dir
+
+
+def test_a_run_records_loss_winrate_and_deepeval(finished_run):
+    metrics = json.loads((finished_run / "metrics.json").read_text())
+    results = metrics["eval"]
+    assert results["loss"]["eval_loss"] > 0 and results["loss"]["rows"] == 8
+    assert metrics["eval_loss"] == results["loss"]["eval_loss"]
+    win = results["winrate"]
+    assert win["baseline"] == "base" and win["judge"] == "verifiable" and win["judged"] == 8
+    assert win["wins"] + win["losses"] + win["ties"] == 8 and win["ci_low"] <= win["win_rate"] <= win["ci_high"]
+    assert results["deepeval"]["accuracy"] == pytest.approx(metrics["tuned"]["accuracy"])
+    assert len((finished_run / "eval" / "tuned_judgments.jsonl").read_text().splitlines()) == 8
+
+
+def test_reevaluation_changes_the_baseline_without_retraining(finished_run, cache_dir):
+    before = json.loads((finished_run / "metrics.json").read_text())
+    generated = (finished_run / "generations" / "tuned.jsonl").stat().st_mtime_ns
+    result = eval_cli(finished_run, cache_dir, "eval.baseline=reference", "logger.name=none")
+    assert result.returncode == 0, result.stderr[-2000:]
+    after = json.loads((finished_run / "metrics.json").read_text())
+    assert after["eval"]["winrate"]["baseline"] == "reference"
+    assert after["stages"] == before["stages"]  # nothing retrained
+    assert after["reevaluations"][-1]["overrides"] == ["eval.baseline=reference", "logger.name=none"]
+    assert (finished_run / "generations" / "tuned.jsonl").stat().st_mtime_ns == generated  # generations reused
+    assert "WinRate vs reference" in result.stdout
+
+
+def test_an_endpoint_key_never_reaches_a_file_or_the_logs(finished_run, cache_dir):
+    with JudgeServer(lambda prompt: "Both fine, but [[A]]") as server:
+        result = eval_cli(finished_run, cache_dir, "eval.judge.kind=llm", f"eval.judge.url={server.url}",
+                          "eval.judge.model=judge-model", "eval.judge.api_key_env=FT_JUDGE_KEY",
+                          "eval.judge.max_retries=0", "logger.mode=offline", env={"FT_JUDGE_KEY": SECRET})
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert server.requests and all(r["auth"] == f"Bearer {SECRET}" for r in server.requests)  # the key was used
+    metrics = json.loads((finished_run / "metrics.json").read_text())
+    assert metrics["eval"]["winrate"]["judge"].startswith("llm:endpoint:")
+    assert SECRET not in result.stdout + result.stderr
+    for path in finished_run.rglob("*"):
+        if path.is_file():
+            assert SECRET.encode() not in path.read_bytes(), path
+
+
+def test_bad_input_is_one_line(finished_run, cache_dir, tmp_path):
+    not_a_run = eval_cli(tmp_path, cache_dir)
+    assert not_a_run.returncode == 2 and "is not a fine-tune run folder: expected" in not_a_run.stderr
+    assert "Traceback" not in not_a_run.stderr
+    baseline = eval_cli(finished_run, cache_dir, f"eval.baseline={tmp_path}", "logger.name=none")
+    assert baseline.returncode == 2 and "generations/tuned.jsonl" in baseline.stderr
+    outside = eval_cli(finished_run, cache_dir, "method.sft_cot.learning_rate=1")
+    assert outside.returncode == 2 and "eval.* and logger.*" in outside.stderr
+    typo = eval_cli(finished_run, cache_dir, "eval.judge.kindd=llm")
+    assert typo.returncode == 2 and "did you mean 'kind'" in typo.stderr
+    unreachable = eval_cli(finished_run, cache_dir, "eval.judge.kind=llm", "eval.judge.url=http://127.0.0.1:9/v1",
+                           "eval.judge.model=m", "eval.judge.max_retries=0", "eval.deepeval=false",
+                           "logger.name=none")
+    assert unreachable.returncode == 2 and "unreachable" in unreachable.stderr
+    errors = [line for line in unreachable.stderr.splitlines() if "error" in line.lower()]
+    assert len(errors) == 1 and "Traceback" not in unreachable.stderr, unreachable.stderr  # progress bars aside
