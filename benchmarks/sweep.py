@@ -2,9 +2,10 @@
 
 Runs the 10-job sweep on the embedded default with the joblib launcher (2 jobs at a
 time), then `fine-tune-compare` on its folder, and prints the wall time against the
-10-minute target and the comparison table. The cache (tiny model, curated data) is
-warmed first by one smoke run, so the figure is the sweep's own time; pass --cold to
-include the builds.
+10-minute target and the comparison table. It uses a cache of its own, so no stage or
+job of an earlier sweep is reused: every job trains. That cache is warmed first by a
+one-step run (the tiny model and the curated data are built once for all jobs), so the
+figure is the sweep's own time; pass --cold to include the builds.
 
     python benchmarks/sweep.py [--sweep-dir multirun/benchmark] [--cold]
 """
@@ -29,9 +30,7 @@ def main() -> None:
     parser.add_argument("--cold", action="store_true", help="start from an empty cache (builds included)")
     parser.add_argument("overrides", nargs="*", help="extra overrides for the sweep, e.g. logger=none")
     args = parser.parse_args()
-    env = dict(os.environ, PYTHONPATH=str(REPO))
-    if args.cold:
-        env["FINE_TUNE_CACHE"] = tempfile.mkdtemp(prefix="fine-tune-cold-")
+    env = dict(os.environ, PYTHONPATH=str(REPO), FINE_TUNE_CACHE=tempfile.mkdtemp(prefix="fine-tune-bench-"))
     command = [sys.executable, "-m", "fine_tune", "-m", "experiment=method_comparison",
                f"hydra.sweep.dir={args.sweep_dir}", *args.overrides]
     if not args.cold:  # the embedded data and tiny model builds are shared by every job

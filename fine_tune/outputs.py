@@ -7,17 +7,20 @@ the target, which POSIX makes atomic.
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import json
+import logging
 import os
 import platform
 import shutil
 import subprocess
 import sys
 import tempfile
+from collections.abc import Callable
+from contextlib import contextmanager
 from importlib import metadata
 from pathlib import Path
-from collections.abc import Callable
 from typing import Any
 
 TRACKED_PACKAGES = (
@@ -50,6 +53,27 @@ def write_bytes_atomic(path: Path, data: bytes) -> None:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+@contextmanager
+def file_lock(path: Path, waiting: str | None = None):
+    """Hold an exclusive lock on `path` (created if needed) for the `with` block.
+
+    The OS releases it when the process dies, so a killed holder never blocks the next one.
+    `waiting` is logged when another process holds the lock and this one has to wait.
+    """
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "w") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            if waiting:
+                logging.getLogger(__name__).info(waiting)
+            fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 def write_folder_atomic(target: Path, write: Callable[[Path], None]) -> None:

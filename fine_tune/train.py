@@ -37,7 +37,8 @@ from fine_tune.models.load import load_model, resolve_source
 from fine_tune.outputs import build_manifest, write_json_atomic
 from fine_tune.report import print_summary
 from fine_tune.stages import RUNNERS, check_available, requested_stages, save_and_merge
-from fine_tune.stages.chain import apply_saved, finished_metrics, last_checkpoint, mark_done, stage_dir, stage_keys
+from fine_tune.stages.chain import (apply_saved, finished_metrics, last_checkpoint, mark_done, stage_dir, stage_keys,
+                                    stage_lock)
 from fine_tune.stages.common import StageContext
 from fine_tune.stages.guard import StageUnstable
 from fine_tune.tracking import NoTracker, make_tracker
@@ -145,16 +146,18 @@ def _train_and_evaluate(cfg, stages, source, backend, model, tokenizer, splits, 
             metrics["base"] = checker_accuracy(base_records)
     keys = stage_keys(cfg, stages, source, splits.fingerprints)
     for index, (name, key) in enumerate(zip(stages, keys), start=1):
-        folder = stage_dir(run_dir, index, name, key, cfg.cache_dir)
-        done = finished_metrics(folder, key)
-        if done is not None:
-            log.info("stage %s already finished in %s: skipped", name, folder.resolve())
-            model = apply_saved(model, folder)
-            metrics["stages"][name] = {**done, "skipped": True, "reused_from": str(folder.resolve())}
-        else:
-            model = _train_stage(cfg, name, index, key, folder, backend, model, tokenizer, splits, tracker, metrics)
-            if model is None:
-                return  # unstable: the later stages would start from broken weights
+        with stage_lock(cfg.cache_dir, key, name):
+            folder = stage_dir(run_dir, index, name, key, cfg.cache_dir)
+            done = finished_metrics(folder, key)
+            if done is not None:
+                log.info("stage %s already finished in %s: skipped", name, folder.resolve())
+                model = apply_saved(model, folder)
+                metrics["stages"][name] = {**done, "skipped": True, "reused_from": str(folder.resolve())}
+            else:
+                model = _train_stage(cfg, name, index, key, folder, backend, model, tokenizer, splits, tracker,
+                                     metrics)
+                if model is None:
+                    return  # unstable: the later stages would start from broken weights
         if evaluating and cfg.eval.per_stage and index < len(stages):  # the last one is the final eval
             merged = model
             target = EvalTarget(f"{index:02d}-{name}", lambda: (merged, tokenizer), rows, run_dir, cfg.cache_dir,

@@ -99,3 +99,16 @@ def test_an_optuna_search_runs_trials_and_reports_the_best(tmp_path, cache_dir):
     results = (sweep_dir / "optimization_results.yaml").read_text()
     assert "best_params" in results and "model.learning_rate" in results
     assert (sweep_dir / "optuna.sqlite").stat().st_size > 0
+
+
+def test_parallel_jobs_sharing_a_stage_train_it_once(tmp_path, cache_dir):
+    """Two jobs start `sft` with the same settings at once: one trains it, the other waits and reuses it."""
+    sweep_dir = tmp_path / "shared"
+    sweep(sweep_dir, cache_dir, "method=choice([sft],[sft,dpo])", "seed=11", "hydra/launcher=joblib",
+          "hydra.launcher.n_jobs=2")
+    metrics = list(job_metrics(sweep_dir).values())
+    assert all(m["status"] == "finished" for m in metrics)
+    sft = [m["stages"]["sft"] for m in metrics]
+    assert sorted(bool(s.get("skipped")) for s in sft) == [False, True]
+    assert sft[0]["train_loss_steps"] == sft[1]["train_loss_steps"]
+    assert sft[0]["resumed_from"] is None and sft[1]["resumed_from"] is None  # nobody adopted a half-trained folder

@@ -13,18 +13,16 @@ to load, is rebuilt.
 from __future__ import annotations
 
 import dataclasses
-import fcntl
 import hashlib
 import json
 import logging
 import shutil
 import tempfile
-from contextlib import contextmanager
 from pathlib import Path
 
 from fine_tune.config import TinyModelConfig
 from fine_tune.distributed import barrier, is_main, world_size
-from fine_tune.outputs import write_folder_atomic
+from fine_tune.outputs import file_lock, write_folder_atomic
 
 log = logging.getLogger(__name__)
 
@@ -45,16 +43,9 @@ def is_complete(folder: Path, key: str) -> bool:
         return False
 
 
-@contextmanager
 def _build_lock(folder: Path):
     """Serialise builds of one model: jobs of a parallel sweep share the cache."""
-    folder.parent.mkdir(parents=True, exist_ok=True)
-    with open(folder.parent / f".{folder.name}.lock", "w") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
+    return file_lock(folder.parent / f".{folder.name}.lock")
 
 
 def tiny_model_dir(spec: TinyModelConfig, cache_dir: str | Path, rebuild: bool = False) -> Path:

@@ -15,6 +15,7 @@ The new run's `NN-<stage>` is then a link to that folder.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import logging
@@ -24,7 +25,7 @@ from pathlib import Path
 from omegaconf import OmegaConf
 
 from fine_tune.distributed import world_size
-from fine_tune.outputs import write_json_atomic
+from fine_tune.outputs import file_lock, write_json_atomic
 
 log = logging.getLogger(__name__)
 DONE = "done.json"
@@ -43,6 +44,18 @@ def stage_keys(cfg, stages: list[str], source: str, fingerprints: dict) -> list[
         blob = json.dumps({**fixed, "chain": chain}, sort_keys=True, default=str)
         keys.append(hashlib.sha256(blob.encode()).hexdigest()[:16])
     return keys
+
+
+def stage_lock(cache_dir: str, key: str, name: str):
+    """Held while a stage of `key` trains: a parallel job with the same stage waits, then skips it.
+
+    Without it, that job would adopt the unfinished folder and train in it at the same time.
+    A multi-process job's processes train the stage together, so they take no lock.
+    """
+    if world_size() > 1:
+        return contextlib.nullcontext()
+    return file_lock(Path(cache_dir).expanduser() / "stages" / f"{key}.lock",
+                     waiting=f"stage {name}: another job is training the same stage; waiting to reuse it")
 
 
 def stage_dir(run_dir: Path, index: int, name: str, key: str, cache_dir: str) -> Path:
