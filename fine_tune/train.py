@@ -29,7 +29,7 @@ from fine_tune.backends import resolve_backend
 from fine_tune.distributed import is_main, world_size
 from fine_tune.data.pipeline import load_splits
 from fine_tune.data.report import write_report
-from fine_tune.errors import describe
+from fine_tune.errors import UserError, describe
 from fine_tune.evaluation.accuracy import checker_accuracy
 from fine_tune.evaluation.generations import eval_rows, generations_for
 from fine_tune.evaluation.suite import SAMPLE_COLUMNS, EvalTarget, evaluate, summary_metrics
@@ -103,8 +103,6 @@ def run(cfg: DictConfig) -> dict:
 def _check_shared_run_dir() -> None:
     """The processes of one job must share its folder; `${now:...}` could differ between them."""
     if world_size() > 1 and not any(o.startswith("hydra.run.dir=") for o in HydraConfig.get().overrides.hydra):
-        from fine_tune.errors import UserError
-
         raise UserError(f"a job launched on {world_size()} processes needs one folder for all of them: "
                         "add hydra.run.dir=<folder> to the command")
 
