@@ -139,7 +139,8 @@ def _train_and_evaluate(cfg, stages, source, backend, model, tokenizer, splits, 
     evaluating = cfg.eval.enabled and is_main()  # one process evaluates a multi-process job
     base_records = None
     if evaluating and (cfg.eval.evaluate_base or cfg.eval.baseline == "base"):
-        base_records = generations_for(lambda: (model, tokenizer), rows, cfg.eval, "base", run_dir / "generations")
+        base_records = generations_for(lambda: (model, tokenizer), rows, cfg.eval, "base", run_dir / "generations",
+                                       reuse=False)
         if checker_accuracy(base_records) is not None:
             metrics["base"] = checker_accuracy(base_records)
     keys = stage_keys(cfg, stages, source, splits.fingerprints)
@@ -159,7 +160,7 @@ def _train_and_evaluate(cfg, stages, source, backend, model, tokenizer, splits, 
         if evaluating and cfg.eval.per_stage and index < len(stages):  # the last one is the final eval
             merged = model
             target = EvalTarget(f"{index:02d}-{name}", lambda: (merged, tokenizer), rows, run_dir, cfg.cache_dir,
-                                cfg.seed, _max_length(cfg))
+                                cfg.seed, _max_length(cfg), reuse_generations=False)
             metrics["stages"][name]["eval"], _ = evaluate(cfg.eval, target, {name: metrics["stages"][name]},
                                                           base_records)
             tracker.log_summary(summary_metrics(metrics["stages"][name]["eval"], f"eval_after_{name}"))
@@ -171,7 +172,7 @@ def _train_and_evaluate(cfg, stages, source, backend, model, tokenizer, splits, 
         tracker.start_stage("eval", len(stages) + 1)
     if evaluating:
         target = EvalTarget("tuned", lambda: (model, tokenizer), rows, run_dir, cfg.cache_dir, cfg.seed,
-                            _max_length(cfg))
+                            _max_length(cfg), reuse_generations=False)
         metrics["eval"], samples = evaluate(cfg.eval, target, metrics["stages"], base_records)
         if metrics["eval"]["accuracy"] is not None:
             metrics["tuned"] = metrics["eval"]["accuracy"]

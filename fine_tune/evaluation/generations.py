@@ -57,17 +57,20 @@ def load_generations(path: Path) -> list[dict]:
     return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
 
 
-def generations_for(model_loader, rows: list[dict], eval_cfg, label: str, folder: Path) -> list[dict]:
+def generations_for(model_loader, rows: list[dict], eval_cfg, label: str, folder: Path,
+                    reuse: bool = True) -> list[dict]:
     """One record per eval row: prompt, response, reference, and the checker's verdict when it has one.
 
     Args:
         model_loader: returns (model, tokenizer); called only when the file cannot be reused.
         rows: the eval rows (already cut to eval.max_prompts).
         label: "base", "tuned" or a stage label; names the file `<folder>/<label>.jsonl`.
+        reuse: False when the model was just trained: a file already there (a reused
+            run folder) may be another model's.
     """
     path, meta = folder / f"{label}.jsonl", folder / f"{label}.settings.json"
     settings = _settings(rows, eval_cfg)
-    if path.is_file() and meta.is_file() and json.loads(meta.read_text()) == settings:
+    if reuse and path.is_file() and meta.is_file() and json.loads(meta.read_text()) == settings:
         return load_generations(path)
     model, tokenizer = model_loader()
     responses = generate(model, tokenizer, [r["prompt"] for r in rows], eval_cfg.max_new_tokens,

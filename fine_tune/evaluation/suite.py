@@ -38,13 +38,14 @@ class EvalTarget:
     cache_dir: str | None
     seed: int
     max_length: int = 1024
+    reuse_generations: bool = True  # False right after training: the model is new
 
 
 def evaluate(eval_cfg, target: EvalTarget, stages: dict, base_records: list[dict] | None) -> tuple[dict, list]:
     """All measures of `target`; returns (results for metrics.json["eval"], W&B sample rows)."""
     loader = _once(target.model_loader)
     folder = target.run_dir / "generations"
-    records = generations_for(loader, target.rows, eval_cfg, target.label, folder)
+    records = generations_for(loader, target.rows, eval_cfg, target.label, folder, target.reuse_generations)
     # a bad baseline fails now, before the loss pass loads the model
     baseline = baseline_responses(str(eval_cfg.baseline), records, target.run_dir, base_records) \
         if eval_cfg.baseline else None
