@@ -22,7 +22,7 @@ import hydra
 from omegaconf import DictConfig
 
 from fine_tune.config import register_configs
-from fine_tune.errors import UserError, describe
+from fine_tune.errors import UserError, describe, exit_on_error
 
 
 def conf_dir() -> Path:
@@ -67,14 +67,10 @@ def run_reporting_errors(task, prog: str) -> None:
     # Hydra prints its own errors and exits; asking it to raise lets us turn
     # config mistakes into one clear line with a suggestion.
     os.environ["HYDRA_FULL_ERROR"] = "1"
-    try:
+    if user_wants_traceback:
         task()
-    except Exception as err:  # noqa: BLE001 - sorted into user errors and bugs below
-        message = describe(err)
-        if message is None or user_wants_traceback:
-            raise
-        print(f"{prog}: error: {message}", file=sys.stderr)
-        sys.exit(2)
+    else:
+        exit_on_error(prog, task)
 
 
 def main() -> None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import dataclasses
 import difflib
 import re
+import sys
 
 from hydra.errors import ConfigCompositionException, MissingConfigException, OverrideParseException
 from omegaconf.errors import (
@@ -103,3 +104,18 @@ def describe(err: BaseException) -> str | None:
     if isinstance(err, PermissionError) or (isinstance(err, OSError) and err.filename):
         return f"cannot write or read '{err.filename}': {err.strerror}"
     return None
+
+
+def exit_on_error(prog: str, work):
+    """Return `work()`; a user mistake (see describe) ends the process with one line and status 2.
+
+    Anything describe does not recognise is a bug and keeps its traceback.
+    """
+    try:
+        return work()
+    except Exception as err:  # noqa: BLE001 - sorted into user errors and bugs by describe
+        message = describe(err)
+        if message is None:
+            raise
+        print(f"{prog}: error: {message}", file=sys.stderr)
+        sys.exit(2)

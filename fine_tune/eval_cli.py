@@ -16,13 +16,12 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 import time
 from pathlib import Path
 
 from omegaconf import OmegaConf
 
-from fine_tune.errors import UserError, describe
+from fine_tune.errors import UserError, exit_on_error
 from fine_tune.outputs import write_json_atomic
 
 EDITABLE = ("eval.", "logger.")
@@ -94,14 +93,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("run_dir", type=Path, help="a finished run's folder (outputs/... or a sweep job folder)")
     parser.add_argument("overrides", nargs="*", help="eval.*/logger.* settings, e.g. eval.baseline=reference")
     args = parser.parse_args(argv)
-    try:
-        results = reevaluate(args.run_dir, args.overrides)
-    except Exception as err:  # noqa: BLE001 - user mistakes become one line; bugs keep their traceback
-        message = describe(err)
-        if message is None:
-            raise
-        print(f"fine-tune-eval: error: {message}", file=sys.stderr)
-        sys.exit(2)
+    results = exit_on_error("fine-tune-eval", lambda: reevaluate(args.run_dir, args.overrides))
     from fine_tune.report import eval_lines
 
     for line in eval_lines(results):

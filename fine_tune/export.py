@@ -15,10 +15,9 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 from pathlib import Path
 
-from fine_tune.errors import UserError
+from fine_tune.errors import UserError, exit_on_error
 from fine_tune.outputs import write_folder_atomic
 
 EXPECTED = ("manifest.json", "metrics.json")
@@ -101,11 +100,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--out", type=Path, default=None, help="where to write (default: <run_dir>/export)")
     parser.add_argument("--gguf", action="store_true", help="also write GGUF (needs Unsloth on a GPU)")
     args = parser.parse_args(argv)
-    try:
-        out = export(args.run_dir, args.out, args.gguf)
-    except UserError as err:
-        print(f"fine-tune-export: error: {err}", file=sys.stderr)
-        sys.exit(2)
+    out = exit_on_error("fine-tune-export", lambda: export(args.run_dir, args.out, args.gguf))
     print(f"exported to {out}")
 
 
