@@ -55,8 +55,6 @@ class WandbTracker:
         os.environ.setdefault("WANDB_SILENT", "true")
 
     def start_stage(self, stage: str, index: int) -> None:
-        import wandb
-
         mode = str(self.cfg.mode.value if hasattr(self.cfg.mode, "value") else self.cfg.mode)
         kwargs = dict(
             project=self.cfg.project,
@@ -69,14 +67,7 @@ class WandbTracker:
             dir=str(self.run_dir),
             reinit="finish_previous",
         )
-        try:
-            # An unreachable server must not hang a run: give up after 30 s.
-            self.run = wandb.init(mode=mode, settings=wandb.Settings(init_timeout=30), **kwargs)
-        except Exception as err:  # noqa: BLE001 - any failure to reach W&B falls back to disk
-            if mode != "online":
-                raise
-            log.warning("W&B online init failed (%s); logging offline instead, sync later", err)
-            self.run = wandb.init(mode="offline", **kwargs)
+        self.run = open_wandb_run(mode, **kwargs)
 
     @property
     def active(self) -> bool:
@@ -97,6 +88,19 @@ class WandbTracker:
         if self.run is not None:
             self.run.finish()
             self.run = None
+
+
+def open_wandb_run(mode: str, **kwargs):
+    """wandb.init in `mode`; an unreachable server falls back to offline after 30 s instead of hanging."""
+    import wandb
+
+    try:
+        return wandb.init(mode=mode, settings=wandb.Settings(init_timeout=30), **kwargs)
+    except Exception as err:  # noqa: BLE001 - any failure to reach W&B falls back to disk
+        if mode != "online":
+            raise
+        log.warning("W&B online init failed (%s); logging offline instead, sync later", err)
+        return wandb.init(mode="offline", **kwargs)
 
 
 def make_tracker(cfg, config: dict, run_dir: Path, group: str, run_label: str):

@@ -10,14 +10,12 @@ wandb is imported only here, and only when used: it is slow to import.
 
 from __future__ import annotations
 
-import logging
 import os
 from pathlib import Path
 
 from fine_tune.compare.collect import Sweep, wandb_group
 from fine_tune.compare.table import RAW_FIELDS
-
-log = logging.getLogger(__name__)
+from fine_tune.tracking import open_wandb_run
 
 MODES = ("auto", "online", "offline", "disabled")
 
@@ -69,14 +67,7 @@ def log_comparison(sweep: Sweep, mode: str, rows: list[dict], images: dict[str, 
         dir=str(sweep.folder),
         reinit="finish_previous",
     )
-    try:
-        # As the jobs do: an unreachable server must not hang the command.
-        run = wandb.init(mode=mode, settings=wandb.Settings(init_timeout=30), **kwargs)
-    except Exception as err:  # noqa: BLE001 - any failure to reach W&B falls back to disk
-        if mode != "online":
-            raise
-        log.warning("W&B online init failed (%s); logging offline instead, sync later", err)
-        run = wandb.init(mode="offline", **kwargs)
+    run = open_wandb_run(mode, **kwargs)  # as the jobs do: an unreachable server falls back to offline
     table = wandb.Table(columns=RAW_FIELDS, data=[[r[k] for k in RAW_FIELDS] for r in rows])
     run.log({"comparison": table, **{Path(n).stem: wandb.Image(str(p)) for n, p in images.items()}})
     where = run.url if mode == "online" and run.url else Path(run.dir).parent  # run.dir is its files/
