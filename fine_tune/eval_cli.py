@@ -55,8 +55,9 @@ def reevaluate(run_dir: Path, overrides: list[str]) -> dict:
     """Evaluate `run_dir` again under its config plus `overrides`; returns the new eval results."""
     from fine_tune.data.pipeline import load_splits
     from fine_tune.evaluation.generations import eval_rows, generations_for
-    from fine_tune.evaluation.suite import SAMPLE_COLUMNS, EvalTarget, evaluate, summary_metrics
+    from fine_tune.evaluation.suite import EvalTarget, evaluate, record
     from fine_tune.export import load_run_model
+    from fine_tune.stages import max_length
     from fine_tune.tracking import make_tracker
 
     cfg = load_run_config(run_dir, overrides)
@@ -69,20 +70,14 @@ def reevaluate(run_dir: Path, overrides: list[str]) -> dict:
     if cfg.eval.evaluate_base or cfg.eval.baseline == "base":
         base_records = generations_for(lambda: load_run_model(run_dir, with_stages=False), rows, cfg.eval, "base",
                                        run_dir / "generations")
-    max_length = max(int(cfg.method[name].max_length) for name in cfg.method)
-    target = EvalTarget("tuned", lambda: load_run_model(run_dir), rows, run_dir, cfg.cache_dir, cfg.seed, max_length)
+    target = EvalTarget("tuned", lambda: load_run_model(run_dir), rows, run_dir, cfg.cache_dir, cfg.seed,
+                        max_length(cfg))
     results, samples = evaluate(cfg.eval, target, metrics["stages"], base_records)
     tracker = make_tracker(cfg, OmegaConf.to_container(cfg, resolve=True), run_dir,
                            metrics.get("wandb_group") or run_dir.name, run_dir.name)
     tracker.start_stage("reeval", len(metrics["stages_order"]) + 1)
-    tracker.log_summary(summary_metrics(results))
-    tracker.log_table("eval/samples", SAMPLE_COLUMNS, samples)
+    record(metrics, results, samples, tracker)
     tracker.finish_stage()
-    metrics["eval"] = results
-    if results["accuracy"] is not None:
-        metrics["tuned"] = results["accuracy"]
-    if (results.get("loss") or {}).get("eval_loss") is not None:
-        metrics["eval_loss"] = results["loss"]["eval_loss"]
     metrics.setdefault("reevaluations", []).append({"at": time.strftime("%Y-%m-%dT%H:%M:%S"), "overrides": overrides})
     write_json_atomic(run_dir / "metrics.json", metrics)
     return results

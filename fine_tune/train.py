@@ -32,16 +32,16 @@ from fine_tune.data.report import write_report
 from fine_tune.errors import UserError, describe
 from fine_tune.evaluation.accuracy import checker_accuracy
 from fine_tune.evaluation.generations import eval_rows, generations_for
-from fine_tune.evaluation.suite import SAMPLE_COLUMNS, EvalTarget, evaluate, summary_metrics
+from fine_tune.evaluation.suite import EvalTarget, evaluate, record, summary_metrics
 from fine_tune.models.load import load_model, resolve_source
 from fine_tune.outputs import build_manifest, write_json_atomic
 from fine_tune.report import print_summary
-from fine_tune.stages import RUNNERS, check_available, requested_stages, save_and_merge
+from fine_tune.stages import RUNNERS, check_available, max_length, requested_stages, save_and_merge
 from fine_tune.stages.chain import (apply_saved, finished_metrics, last_checkpoint, mark_done, stage_dir, stage_keys,
                                     stage_lock)
 from fine_tune.stages.common import StageContext
 from fine_tune.stages.guard import StageUnstable
-from fine_tune.tracking import NoTracker, make_tracker
+from fine_tune.tracking import NoTracker, make_tracker, sweep_group
 
 log = logging.getLogger(__name__)
 
@@ -50,7 +50,7 @@ def _group_and_label(run_dir: Path) -> tuple[str, str]:
     """W&B group: the sweep folder for a multirun, else the run's own folder."""
     hc = HydraConfig.get()
     if hc.mode == RunMode.MULTIRUN:
-        return Path(hc.sweep.dir).as_posix().replace("/", "_"), run_dir.name
+        return sweep_group(hc.sweep.dir), run_dir.name
     return run_dir.name, run_dir.name
 
 
@@ -68,7 +68,7 @@ def run(cfg: DictConfig) -> dict:
 
     transformers.set_seed(cfg.seed)
     splits = load_splits(cfg.data, cfg.cache_dir)
-    model, tokenizer = load_model(source, cfg.model, cfg.cache_dir, backend, _max_length(cfg))
+    model, tokenizer = load_model(source, cfg.model, cfg.cache_dir, backend, max_length(cfg))
     group, label = _group_and_label(run_dir)
     tracker = NoTracker()  # the other processes of a multi-process job train only
     if is_main():
@@ -87,9 +87,8 @@ def run(cfg: DictConfig) -> dict:
         tracker.finish_stage()
         raise
     last = metrics["stages"][list(metrics["stages"])[-1]]
-    held_out = (metrics.get("eval") or {}).get("loss") or {}
-    metrics.update(final_train_loss=last["final_train_loss"], eval_loss=held_out.get("eval_loss", last.get("eval_loss")),
-                   wall_time_s=time.time() - started)
+    metrics.update(final_train_loss=last["final_train_loss"], wall_time_s=time.time() - started)
+    metrics.setdefault("eval_loss", last.get("eval_loss"))  # the held-out loss when evaluated (suite.record)
     tracker.log_table("data/curation", ["step", "rows_in", "rows_out"],
                       [[st["step"], st["rows_in"], st["rows_out"]] for st in splits.report["steps"]])
     tracker.log_summary(_summary(metrics))
@@ -141,8 +140,9 @@ def _train_and_evaluate(cfg, stages, source, backend, model, tokenizer, splits, 
     if evaluating and (cfg.eval.evaluate_base or cfg.eval.baseline == "base"):
         base_records = generations_for(lambda: (model, tokenizer), rows, cfg.eval, "base", run_dir / "generations",
                                        reuse=False)
-        if checker_accuracy(base_records) is not None:
-            metrics["base"] = checker_accuracy(base_records)
+        base_accuracy = checker_accuracy(base_records)
+        if base_accuracy is not None:
+            metrics["base"] = base_accuracy
     keys = stage_keys(cfg, stages, source, splits.fingerprints)
     for index, (name, key) in enumerate(zip(stages, keys), start=1):
         with stage_lock(cfg.cache_dir, key, name):
@@ -160,7 +160,7 @@ def _train_and_evaluate(cfg, stages, source, backend, model, tokenizer, splits, 
         if evaluating and cfg.eval.per_stage and index < len(stages):  # the last one is the final eval
             merged = model
             target = EvalTarget(f"{index:02d}-{name}", lambda: (merged, tokenizer), rows, run_dir, cfg.cache_dir,
-                                cfg.seed, _max_length(cfg), reuse_generations=False)
+                                cfg.seed, max_length(cfg), reuse_generations=False)
             metrics["stages"][name]["eval"], _ = evaluate(cfg.eval, target, {name: metrics["stages"][name]},
                                                           base_records)
             tracker.log_summary(summary_metrics(metrics["stages"][name]["eval"], f"eval_after_{name}"))
@@ -172,12 +172,8 @@ def _train_and_evaluate(cfg, stages, source, backend, model, tokenizer, splits, 
         tracker.start_stage("eval", len(stages) + 1)
     if evaluating:
         target = EvalTarget("tuned", lambda: (model, tokenizer), rows, run_dir, cfg.cache_dir, cfg.seed,
-                            _max_length(cfg), reuse_generations=False)
-        metrics["eval"], samples = evaluate(cfg.eval, target, metrics["stages"], base_records)
-        if metrics["eval"]["accuracy"] is not None:
-            metrics["tuned"] = metrics["eval"]["accuracy"]
-        tracker.log_summary(summary_metrics(metrics["eval"]))
-        tracker.log_table("eval/samples", SAMPLE_COLUMNS, samples)
+                            max_length(cfg), reuse_generations=False)
+        record(metrics, *evaluate(cfg.eval, target, metrics["stages"], base_records), tracker)
     metrics["status"] = "finished"
 
 
@@ -199,11 +195,6 @@ def _train_stage(cfg, name, index, key, folder: Path, backend, model, tokenizer,
     if is_main():
         mark_done(folder, key, metrics["stages"][name])
     return model
-
-
-def _max_length(cfg) -> int:
-    """The longest sequence any selected stage trains on (Unsloth sizes its kernels by it)."""
-    return max(int(cfg.method[name].max_length) for name in cfg.method)
 
 
 def _summary(metrics: dict) -> dict:

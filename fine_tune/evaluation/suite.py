@@ -8,6 +8,7 @@ new judge or baseline costs judge calls only.
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 from dataclasses import dataclass
@@ -43,7 +44,7 @@ class EvalTarget:
 
 def evaluate(eval_cfg, target: EvalTarget, stages: dict, base_records: list[dict] | None) -> tuple[dict, list]:
     """All measures of `target`; returns (results for metrics.json["eval"], W&B sample rows)."""
-    loader = _once(target.model_loader)
+    loader = functools.cache(target.model_loader)  # loaded at most once, and only if needed
     folder = target.run_dir / "generations"
     records = generations_for(loader, target.rows, eval_cfg, target.label, folder, target.reuse_generations)
     # a bad baseline fails now, before the loss pass loads the model
@@ -97,15 +98,15 @@ def _samples(records: list[dict], outcomes: list[dict], limit: int) -> list[list
 SAMPLE_COLUMNS = ["prompt", "response", "reference", "checker_correct", "winrate_verdict"]
 
 
-def _once(loader: Callable) -> Callable:
-    cached: list = []
-
-    def load():
-        if not cached:
-            cached.append(loader())
-        return cached[0]
-
-    return load
+def record(metrics: dict, results: dict, samples: list[list], tracker) -> None:
+    """File an evaluation of the final model: metrics.json's eval, tuned accuracy and held-out loss; W&B."""
+    metrics["eval"] = results
+    if results["accuracy"] is not None:
+        metrics["tuned"] = results["accuracy"]
+    if (results.get("loss") or {}).get("eval_loss") is not None:
+        metrics["eval_loss"] = results["loss"]["eval_loss"]
+    tracker.log_summary(summary_metrics(results))
+    tracker.log_table("eval/samples", SAMPLE_COLUMNS, samples)
 
 
 def summary_metrics(results: dict, prefix: str = "eval") -> dict:

@@ -22,6 +22,11 @@ from fine_tune.stages.sft import run_sft
 RUNNERS = {"sft": run_sft, "sft_cot": run_sft, "thinking": run_sft, "dpo": run_dpo, "grpo": run_grpo}
 
 
+def max_length(cfg) -> int:
+    """The longest sequence any selected stage trains on (Unsloth sizes its kernels by it)."""
+    return max(int(cfg.method[name].max_length) for name in cfg.method)
+
+
 def requested_stages(task_overrides: list[str]) -> list[str] | None:
     """The stages a `method=[...]` command-line override lists, repeats included (composition drops them)."""
     from hydra.core.override_parser.overrides_parser import OverridesParser
