@@ -90,6 +90,11 @@ class WandbTracker:
             self.run = None
 
 
+def sweep_group(sweep_dir: str | Path) -> str:
+    """The W&B group of a sweep's runs: its folder as one name, e.g. multirun_2026-11-26_10-00-00."""
+    return Path(sweep_dir).as_posix().replace("/", "_")
+
+
 def open_wandb_run(mode: str, **kwargs):
     """wandb.init in `mode`; an unreachable server falls back to offline after 30 s instead of hanging."""
     import wandb

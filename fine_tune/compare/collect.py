@@ -18,6 +18,7 @@ from typing import Any
 import yaml
 
 from fine_tune.errors import UserError
+from fine_tune.tracking import sweep_group
 
 EXPECTED = "a Hydra sweep folder such as multirun/<date>/<time>/, with one sub-folder per job"
 
@@ -160,7 +161,7 @@ def wandb_group(sweep: Sweep) -> str:
     """The W&B group the jobs logged under, so the compare run lands beside them.
 
     Newer jobs record it in metrics.json (`wandb_group`). Otherwise we redo what
-    they compute, `Path(hydra.sweep.dir).as_posix().replace("/", "_")`: hydra.yaml
+    they compute, `tracking.sweep_group(hydra.sweep.dir)`: hydra.yaml
     keeps `sweep.dir` unresolved (`multirun/${now:%Y-%m-%d}/...`), so when it is
     an interpolation we rebuild it from what is resolved, the job's output_dir,
     which is `<cwd>/<sweep.dir>/<subdir>`.
@@ -178,11 +179,11 @@ def wandb_group(sweep: Sweep) -> str:
     for job in sweep.jobs:
         sweep_dir = dig(job.hydra, "sweep", "dir")
         if isinstance(sweep_dir, str) and sweep_dir and "${" not in sweep_dir:
-            return Path(sweep_dir).as_posix().replace("/", "_")
+            return sweep_group(sweep_dir)
         output_dir, cwd = dig(job.hydra, "runtime", "output_dir"), dig(job.hydra, "runtime", "cwd")
         if isinstance(output_dir, str) and output_dir:
-            return _relative_to(Path(output_dir).parent, cwd).as_posix().replace("/", "_")
-    return _relative_to(sweep.folder.resolve(), str(Path.cwd())).as_posix().replace("/", "_")
+            return sweep_group(_relative_to(Path(output_dir).parent, cwd))
+    return sweep_group(_relative_to(sweep.folder.resolve(), str(Path.cwd())))
 
 
 def _relative_to(path: Path, cwd: Any) -> Path:
