@@ -59,30 +59,30 @@ def token_dataset(vocab: int, rows: int):
 WARMUP = 5  # steps left out of the timing: Unsloth compiles its kernels during the first ones
 
 
-class _StepClock:
-    """Times the optimiser steps after the warm-up ones (a TrainerCallback built lazily)."""
+def _step_clock():
+    """A TrainerCallback that notes when the first step after the warm-up ones begins.
 
-    def __new__(cls):
-        from transformers import TrainerCallback
+    Built inside a function so that transformers is imported only when measuring.
+    """
+    import torch
+    from transformers import TrainerCallback
 
-        class Clock(TrainerCallback):
-            started = None
+    class Clock(TrainerCallback):
+        started = None
 
-            def on_step_begin(self, args, state, control, **kwargs):
-                if state.global_step == WARMUP:
-                    import torch
+        def on_step_begin(self, args, state, control, **kwargs):
+            if state.global_step == WARMUP:
+                torch.cuda.synchronize()
+                self.started = time.perf_counter()
 
-                    torch.cuda.synchronize()
-                    self.started = time.perf_counter()
-
-        return Clock()
+    return Clock()
 
 
 def measure(trainer, batch: int, steps: int) -> dict:
     """Tokens/s over the steps after WARMUP, and the peak memory of the whole run."""
     import torch
 
-    clock = _StepClock()
+    clock = _step_clock()
     trainer.add_callback(clock)
     torch.cuda.synchronize()
     torch.cuda.reset_peak_memory_stats()
