@@ -4,17 +4,21 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+# Unsloth for the CPU wiring tests, beside (not in) the environment: see tests/requirements-unsloth-cpu.txt
+UNSLOTH_CPU := $(VENV)/unsloth-cpu
 
 .PHONY: install run test bench clean
 
 install: $(STAMP)
 
 # torch first: the pinned CPU build (an unpinned torch pulls a multi-GB CUDA build).
-$(STAMP): pyproject.toml constraints.txt
+$(STAMP): pyproject.toml constraints.txt tests/requirements-unsloth-cpu.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
 	$(BIN)/python -m pip install -q torch==2.13.0
 	$(BIN)/python -m pip install -q -c constraints.txt -e '.[dev]'
+	rm -rf $(UNSLOTH_CPU)
+	$(BIN)/python -m pip install -q --no-deps --target $(UNSLOTH_CPU) -r tests/requirements-unsloth-cpu.txt
 	touch $(STAMP)
 
 run: install

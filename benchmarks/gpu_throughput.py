@@ -5,17 +5,23 @@ Targets: backend=unsloth >= 0.95x the bare Unsloth script's tokens/s at <= 1.05x
 Offline: the model is randomly initialised in a real model's shape (SmolLM2-360M by
 default) and trained on random token ids, so no weights or data are downloaded.
 Variants whose library is missing (Unsloth needs the [gpu] extra) are reported as
-skipped, not guessed.
+skipped, not guessed. Each (variant, batch) runs in a fresh process, so neither a
+previous variant's leftover memory nor Unsloth's global patches touch another,
+and each imports Unsloth the way a user's script does: before transformers/TRL.
 
-    python benchmarks/gpu_throughput.py [--shape smollm2-360m] [--steps 20] [--batches 8 32]
+Both Unsloth variants load 16-bit weights, as backend=unsloth does by default;
+`--load-in-4bit` compares them as QLoRA instead (FastLanguageModel's own default,
+which a bare script gets unless it says load_in_4bit=False).
+
+    python benchmarks/gpu_throughput.py [--shape smollm2-360m] [--steps 20] [--batches 8 32] [--load-in-4bit]
 """
 
 from __future__ import annotations
 
 import argparse
-import gc
 import importlib.util
 import json
+import subprocess
 import sys
 import tempfile
 import time
@@ -33,18 +39,16 @@ SEQ = 1024
 
 
 def save_random_model(shape: str, folder: Path) -> str:
+    """A randomly initialised bf16 model of `shape` (built on the CPU: this process holds no GPU memory)."""
     import torch
     from transformers import LlamaConfig, LlamaForCausalLM
 
     from fine_tune.models.tokenizer import train_tokenizer
 
     config = LlamaConfig(**SHAPES[shape], max_position_embeddings=4096)
-    with torch.device("cuda"):
-        model = LlamaForCausalLM(config).to(torch.bfloat16)
-    model.save_pretrained(folder)
+    LlamaForCausalLM(config).to(torch.bfloat16).save_pretrained(folder)
     # a tokenizer only for the chat template and special tokens; the data are token ids
     train_tokenizer(["a b c d e f g"], 300).save_pretrained(folder)
-    del model
     return str(folder)
 
 
@@ -79,12 +83,13 @@ def _step_clock():
 
 
 def measure(trainer, batch: int, steps: int) -> dict:
-    """Tokens/s over the steps after WARMUP, and the peak memory of the whole run."""
+    """Tokens/s over the steps after WARMUP, the peak memory of the whole run and what the model took."""
     import torch
 
     clock = _step_clock()
     trainer.add_callback(clock)
     torch.cuda.synchronize()
+    loaded = torch.cuda.memory_allocated()
     torch.cuda.reset_peak_memory_stats()
     trainer.train()
     torch.cuda.synchronize()
@@ -93,12 +98,17 @@ def measure(trainer, batch: int, steps: int) -> dict:
     return {"tokens_per_s": batch * accumulation * SEQ * (steps - WARMUP) / seconds,
             "peak_gib": torch.cuda.max_memory_allocated() / 2**30,
             # what differs between the variants, printed so a gap can be explained
+            "model_gib": loaded / 2**30,
+            "trainer": type(trainer).__name__,
             "gradient_checkpointing": trainer.args.gradient_checkpointing,
             "padding_free": getattr(trainer.args, "padding_free", None)}
 
 
-def project_stage(backend: str, source: str, batch: int, steps: int) -> dict:
-    """The project's own path: compose, load_model, prepare (LoRA), training_arguments, SFTTrainer."""
+def project_stage(backend: str, source: str, batch: int, steps: int, four_bit: bool) -> dict:
+    """The project's own path: compose, activate, load_model, prepare (LoRA), training_arguments, SFTTrainer."""
+    from fine_tune.backends import activate
+
+    activate(backend)  # as the entrypoint does: Unsloth before transformers/TRL/PEFT
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
     from conftest import compose
     from trl import SFTConfig, SFTTrainer
@@ -108,7 +118,8 @@ def project_stage(backend: str, source: str, batch: int, steps: int) -> dict:
 
     cfg = compose([f"backend={backend}", "model=local", f"model.path={source}", "model.dtype=bfloat16",
                    "method=sft", f"method.sft.max_steps={steps}", f"method.sft.per_device_train_batch_size={batch}",
-                   "method.sft.save_steps=0", f"method.sft.max_length={SEQ}", "method.sft.gradient_checkpointing=true"])
+                   "method.sft.save_steps=0", f"method.sft.max_length={SEQ}", "method.sft.gradient_checkpointing=true",
+                   f"model.load_in_4bit={str(four_bit).lower()}"])
     model, tokenizer = load_model(source, cfg.model, cfg.cache_dir, backend, SEQ)
     with tempfile.TemporaryDirectory() as out:
         ctx = StageContext("sft", 1, cfg.method.sft, cfg, None, Path(out), "none", None, backend)
@@ -119,12 +130,14 @@ def project_stage(backend: str, source: str, batch: int, steps: int) -> dict:
         return measure(trainer, batch, steps)
 
 
-def bare_unsloth(source: str, batch: int, steps: int) -> dict:
+def bare_unsloth(source: str, batch: int, steps: int, four_bit: bool) -> dict:
     """The script Unsloth's notebooks show: FastLanguageModel, get_peft_model, TRL's SFTTrainer."""
-    from unsloth import FastLanguageModel
+    from unsloth import FastLanguageModel  # first, as its notebooks do
     from trl import SFTConfig, SFTTrainer
 
-    model, tokenizer = FastLanguageModel.from_pretrained(model_name=source, max_seq_length=SEQ, dtype=None)
+    # load_in_4bit is said out loud: FastLanguageModel defaults to 4-bit, the project to 16-bit
+    model, tokenizer = FastLanguageModel.from_pretrained(model_name=source, max_seq_length=SEQ, dtype=None,
+                                                         load_in_4bit=four_bit)
     model = FastLanguageModel.get_peft_model(
         model, r=16, lora_alpha=32, lora_dropout=0.05, use_gradient_checkpointing="unsloth",
         target_modules=["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"])
@@ -137,48 +150,93 @@ def bare_unsloth(source: str, batch: int, steps: int) -> dict:
         return measure(trainer, batch, steps)
 
 
-def main() -> None:
+VARIANTS = {  # name: how to run it in a worker process
+    "project backend=hf": lambda source, batch, steps, four_bit: project_stage("hf", source, batch, steps, False),
+    "project backend=unsloth": lambda source, batch, steps, four_bit: project_stage("unsloth", source, batch, steps,
+                                                                                     four_bit),
+    "bare Unsloth script": bare_unsloth,
+}
+
+
+def worker(variant: str, source: str, batch: int, steps: int, four_bit: bool) -> None:
+    """One (variant, batch) in this fresh process; the result is the last line of stdout."""
     import torch
 
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--shape", choices=sorted(SHAPES), default="smollm2-360m")
-    parser.add_argument("--steps", type=int, default=20, help=f"timed: the ones after the first {WARMUP}")
-    parser.add_argument("--batches", type=int, nargs="+", default=[8, 32])
-    args = parser.parse_args()
-    if not torch.cuda.is_available():
-        sys.exit("gpu_throughput: no CUDA GPU here; run it on a GPU machine")
-    has_unsloth = importlib.util.find_spec("unsloth") is not None
-    results = {}
-    with tempfile.TemporaryDirectory() as folder:
-        source = save_random_model(args.shape, Path(folder))
-        variants = {"project backend=hf": lambda b: project_stage("hf", source, b, args.steps)}
-        if has_unsloth:  # imported last: Unsloth patches transformers for the rest of the process
-            variants["project backend=unsloth"] = lambda b: project_stage("unsloth", source, b, args.steps)
-            variants["bare Unsloth script"] = lambda b: bare_unsloth(source, b, args.steps)
-        # every hf row first: once Unsloth is imported it patches transformers for the whole process
-        for name, run in variants.items():
-            for batch in args.batches:
-                try:
-                    results[(name, batch)] = run(batch)
-                except torch.cuda.OutOfMemoryError:
-                    results[(name, batch)] = {"error": "out of memory"}
-                gc.collect()
-                torch.cuda.empty_cache()
-    print(f"{torch.cuda.get_device_name(0)}, shape {args.shape}, seq {SEQ}, {args.steps} steps, LoRA r=16")
-    if not has_unsloth:
-        print("Unsloth is not installed (pip install -e '.[gpu]'): its two variants are skipped")
+    try:
+        result = VARIANTS[variant](source, batch, steps, four_bit)
+    except torch.cuda.OutOfMemoryError:
+        result = {"error": "out of memory"}
+    print("RESULT " + json.dumps(result), flush=True)
+
+
+def run_isolated(variant: str, source: str, batch: int, steps: int, four_bit: bool, log) -> dict:
+    """Run one (variant, batch) in a child process; its output goes to `log`."""
+    command = [sys.executable, __file__, "--worker", variant, "--source", source,
+               "--batch", str(batch), "--steps", str(steps)] + (["--load-in-4bit"] if four_bit else [])
+    started = time.perf_counter()
+    child = subprocess.run(command, capture_output=True, text=True)
+    log.write(f"=== {variant} batch {batch} (exit {child.returncode}, {time.perf_counter() - started:.0f} s)\n"
+              f"{child.stdout}\n{child.stderr}\n")
+    log.flush()
+    lines = [line for line in child.stdout.splitlines() if line.startswith("RESULT ")]
+    if not lines:
+        last = (child.stderr.strip().splitlines() or ["no output"])[-1]
+        return {"error": f"exit {child.returncode}: {last[:200]}"}
+    return json.loads(lines[-1][len("RESULT "):])
+
+
+def report(results: dict, batches: list[int]) -> None:
     for (name, batch), r in results.items():
-        line = r.get("error") or f"{r['tokens_per_s']:10,.0f} tokens/s  {r['peak_gib']:6.2f} GiB peak"
+        line = r.get("error") or (f"{r['tokens_per_s']:10,.0f} tokens/s  {r['peak_gib']:6.2f} GiB peak "
+                                  f"({r['model_gib']:.2f} GiB before training; {r['trainer']}, "
+                                  f"padding_free={r['padding_free']}, gradient_checkpointing={r['gradient_checkpointing']})")
         print(f"  batch {batch:3d}  {name:26s} {line}")
-    for batch in args.batches:
+    for batch in batches:
         ours, bare = results.get(("project backend=unsloth", batch)), results.get(("bare Unsloth script", batch))
+        hf = results.get(("project backend=hf", batch))
         if ours and bare and "error" not in ours and "error" not in bare:
             print(f"  batch {batch:3d}  unsloth/bare: {ours['tokens_per_s'] / bare['tokens_per_s']:.3f}x tokens/s "
                   f"(target >= 0.95), {ours['peak_gib'] / bare['peak_gib']:.3f}x memory (target <= 1.05)")
-        hf = results.get(("project backend=hf", batch))
         if ours and hf and "error" not in ours and "error" not in hf:
             print(f"  batch {batch:3d}  unsloth/hf:   {ours['tokens_per_s'] / hf['tokens_per_s']:.3f}x tokens/s, "
                   f"{ours['peak_gib'] / hf['peak_gib']:.3f}x memory")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--shape", choices=sorted(SHAPES), default="smollm2-360m")
+    # 40: at batch 8 a step takes ~0.3 s on an H100, and 15 timed steps left the ratio a few % noisy
+    parser.add_argument("--steps", type=int, default=40, help=f"timed: the ones after the first {WARMUP}")
+    parser.add_argument("--batches", type=int, nargs="+", default=[8, 32])
+    parser.add_argument("--load-in-4bit", action="store_true", help="QLoRA: both Unsloth variants in 4-bit")
+    parser.add_argument("--log", type=Path, default=Path("gpu_throughput.log"), help="every worker's output")
+    parser.add_argument("--worker", choices=sorted(VARIANTS), help=argparse.SUPPRESS)
+    parser.add_argument("--source", help=argparse.SUPPRESS)
+    parser.add_argument("--batch", type=int, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.worker:
+        return worker(args.worker, args.source, args.batch, args.steps, args.load_in_4bit)
+
+    import torch
+
+    if not torch.cuda.is_available():
+        sys.exit("gpu_throughput: no CUDA GPU here; run it on a GPU machine")
+    has_unsloth = importlib.util.find_spec("unsloth") is not None
+    names = list(VARIANTS) if has_unsloth else ["project backend=hf"]
+    if args.load_in_4bit:  # QLoRA is an Unsloth comparison: the hf path has no 4-bit loading
+        names = [name for name in names if name != "project backend=hf"]
+    results = {}
+    with tempfile.TemporaryDirectory() as folder, args.log.open("w") as log:
+        source = save_random_model(args.shape, Path(folder))
+        for batch in args.batches:
+            for name in names:
+                results[(name, batch)] = run_isolated(name, source, batch, args.steps, args.load_in_4bit, log)
+    print(f"{torch.cuda.get_device_name(0)}, shape {args.shape}, seq {SEQ}, {args.steps} steps "
+          f"({WARMUP} untimed), LoRA r=16, {'4-bit (QLoRA)' if args.load_in_4bit else '16-bit'} weights, "
+          "each (variant, batch) in a fresh process")
+    if not has_unsloth:
+        print("Unsloth is not installed (pip install -e '.[gpu]'): its two variants are skipped")
+    report(results, args.batches)
     print(json.dumps({f"{n}|{b}": r for (n, b), r in results.items()}))
 
 

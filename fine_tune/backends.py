@@ -6,16 +6,25 @@
   a CUDA GPU and the `[gpu]` extra, and patches transformers, TRL and PEFT when
   imported, so it is imported here only, and only once it has been chosen.
 - auto: unsloth when a CUDA GPU is visible and the package is installed, else hf.
+
+Unsloth's CPU fallback (LoRA/full SFT only, slow) is refused unless
+FINE_TUNE_UNSLOTH_ON_CPU=1: the wiring tests use it to train through the real
+Unsloth code path on a machine without a GPU.
 """
 
 from __future__ import annotations
 
 import importlib.util
 import logging
+import os
+import sys
 
 from fine_tune.errors import UserError
 
 log = logging.getLogger(__name__)
+
+CPU_OPT_IN = "FINE_TUNE_UNSLOTH_ON_CPU"  # "1": let backend=unsloth use Unsloth's CPU fallback (tests)
+PATCHED_BY_UNSLOTH = ("transformers", "trl", "peft")
 
 
 def _cuda() -> bool:
@@ -34,7 +43,7 @@ def resolve_backend(name) -> str:
     if name == "hf":
         return "hf"
     if name == "unsloth":
-        if not _cuda():
+        if not _cuda() and os.environ.get(CPU_OPT_IN) != "1":
             raise UserError("backend=unsloth needs a CUDA GPU and this machine has none: use backend=hf or backend=auto")
         if not _unsloth_installed():
             raise UserError("backend=unsloth needs Unsloth: pip install -e '.[gpu]' on the GPU machine, or use backend=hf")
@@ -42,6 +51,22 @@ def resolve_backend(name) -> str:
     if _cuda() and _unsloth_installed():
         return "unsloth"
     return "hf"
+
+
+def activate(name) -> str:
+    """Resolve the backend and, for unsloth, import it now: before transformers, TRL and PEFT.
+
+    Unsloth patches those libraries when imported; a class bound before that
+    (`from trl import SFTTrainer`) stays unpatched and trains without its
+    padding-free batching and fused kernels. The entrypoint calls this first.
+    """
+    backend = resolve_backend(name)
+    if backend == "unsloth" and "unsloth" not in sys.modules:
+        early = [lib for lib in PATCHED_BY_UNSLOTH if lib in sys.modules]
+        if early:
+            log.warning("%s imported before Unsloth: some of Unsloth's patches may not apply", ", ".join(early))
+        import unsloth  # noqa: F401 - imported for its patches
+    return backend
 
 
 def load_unsloth(source: str, model_cfg, max_seq_length: int):

@@ -55,6 +55,12 @@ def exit_on_user_error(prog: str, work):
 
 @hydra.main(config_path=str(conf_dir()), config_name="config", version_base="1.3")
 def _task(cfg: DictConfig) -> float | None:
+    from fine_tune.backends import activate
+
+    try:
+        activate(cfg.backend.name)  # Unsloth, if chosen, must patch transformers/TRL/PEFT before they load
+    except UserError:
+        pass  # the run reports it (and a sweep records the job as failed)
     from fine_tune.train import run_job  # heavy imports only once a config composed
 
     return exit_on_user_error("fine-tune", lambda: run_job(cfg))

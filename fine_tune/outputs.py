@@ -79,11 +79,16 @@ def file_lock(path: Path, waiting: str | None = None):
 def write_folder_atomic(target: Path, write: Callable[[Path], None]) -> None:
     """Have `write` fill a staging folder beside `target`, then swap it in for `target`.
 
-    An interrupted write leaves only the staging folder, never a half-filled `target`.
+    A killed write leaves only the staging folder, never a half-filled `target`; a
+    failed one (an exception) leaves neither.
     """
     staging = target.with_name(f".{target.name}.partial-{os.getpid()}")
     shutil.rmtree(staging, ignore_errors=True)
-    write(staging)
+    try:
+        write(staging)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
     shutil.rmtree(target, ignore_errors=True)
     os.replace(staging, target)
 

@@ -1,15 +1,24 @@
 """backend=auto|hf|unsloth: which one runs, and what Unsloth is handed.
 
-Unsloth itself cannot be installed beside the CPU build of torch (its CUDA
-torchvision breaks `import peft`, see STACK.md), so these tests put a
-recording stand-in for the `unsloth` module in its place (with
-UNSLOTH_ALLOW_CPU=1 set, as Unsloth's own CPU checks do) and check the wiring:
-the calls and options each backend makes. Real Unsloth runs live in
-benchmarks/gpu_throughput.py.
+Unsloth cannot live in the CPU environment itself (its CUDA torchvision breaks
+`import peft`, see STACK.md), so `make test` installs it, without its
+dependencies, into .venv/unsloth-cpu (tests/requirements-unsloth-cpu.txt), and
+the tests that need the real library run in a child process with that folder on
+PYTHONPATH: Unsloth patches transformers/TRL/PEFT for the whole process.
+
+- the import check runs with UNSLOTH_ALLOW_CPU=1, Unsloth's own CI switch;
+- the runs use Unsloth's CPU fallback (FINE_TUNE_UNSLOTH_ON_CPU=1 lets backend=unsloth
+  take it): FastLanguageModel, its get_peft_model and the same TRL trainers, on the
+  tiny smoke model;
+- a recording stand-in checks the options no CPU can exercise (4-bit loading).
+
+Speed and memory on a GPU live in benchmarks/gpu_throughput.py, GGUF in gguf_check.py.
 """
 
 from __future__ import annotations
 
+import json
+import os
 import subprocess
 import sys
 import types
@@ -61,7 +70,7 @@ def test_auto_is_unsloth_with_a_gpu_and_the_package(monkeypatch):
         backends.resolve_backend("unsloth")
 
 
-def test_unsloth_backend_receives_the_model_and_lora_settings(fake_unsloth):
+def test_unsloth_backend_passes_4bit_and_lora_settings(fake_unsloth):
     from fine_tune.models.load import load_model
 
     cfg = compose(["model=qwen2.5-0.5b", "model.load_in_4bit=true", "method=sft", "method.sft.lora.r=8"])
@@ -94,3 +103,99 @@ def test_the_project_does_not_import_unsloth_unless_chosen():
     code = "import sys, fine_tune.train, fine_tune.stages; print('unsloth' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO, timeout=120)
     assert out.stdout.strip() == "False", out.stderr
+
+
+UNSLOTH_CPU = REPO / ".venv" / "unsloth-cpu"
+needs_unsloth = pytest.mark.skipif(
+    not (UNSLOTH_CPU / "unsloth").is_dir(),
+    reason=f"Unsloth is not installed in {UNSLOTH_CPU}: `make test` installs it (tests/requirements-unsloth-cpu.txt)",
+)
+
+
+def _unsloth_env(tmp_path, **extra) -> dict:
+    env = {**os.environ, "PYTHONPATH": f"{UNSLOTH_CPU}{os.pathsep}{REPO}", "WANDB_MODE": "disabled",
+           "UNSLOTH_COMPILE_LOCATION": str(tmp_path / "unsloth_compiled_cache")}  # not in the checkout
+    env.pop("UNSLOTH_ALLOW_CPU", None)  # it makes from_pretrained expect CUDA: only the import check sets it
+    return {**env, **extra}
+
+
+@needs_unsloth
+def test_activate_imports_unsloth_before_transformers_trl_and_peft(tmp_path):
+    # the import check Unsloth's own CI does, through the function the entrypoint calls first
+    code = (
+        "import sys\n"
+        "from fine_tune.backends import activate\n"
+        "before = [m for m in ('transformers', 'trl', 'peft') if m in sys.modules]\n"
+        "assert activate('unsloth') == 'unsloth'\n"
+        "import trl\n"
+        "print(before, 'unsloth' in sys.modules, trl.__version__)\n"
+    )
+    env = _unsloth_env(tmp_path, UNSLOTH_ALLOW_CPU="1", FINE_TUNE_UNSLOTH_ON_CPU="1")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO, env=env, timeout=300)
+    assert out.returncode == 0, out.stderr[-3000:]
+    assert out.stdout.split("\n")[-2].startswith("[] True"), out.stdout
+
+
+@needs_unsloth
+def test_unsloth_cpu_fallback_trains_the_chain_and_the_export_loads_without_it(tmp_path):
+    """sft_cot -> dpo through the real Unsloth path; its adapters are plain PEFT adapters."""
+    run_dir, cache_dir = tmp_path / "run", tmp_path / "cache"  # its own cache: nothing built under Unsloth is shared
+    command = [sys.executable, "-m", "fine_tune", "debug=smoke", "logger=none", "backend=unsloth",
+               "method=[sft_cot,dpo]", "model.finetune=lora", "method.sft_cot.lora.r=8", "method.dpo.lora.r=4",
+               "eval.deepeval=false", f"cache_dir={cache_dir}", f"hydra.run.dir={run_dir}"]
+    env = _unsloth_env(tmp_path, FINE_TUNE_UNSLOTH_ON_CPU="1")
+    out = subprocess.run(command, capture_output=True, text=True, cwd=REPO, env=env, timeout=900)
+    assert out.returncode == 0, out.stderr[-3000:]
+    assert "Unsloth (CPU): LlamaForCausalLM" in out.stdout + out.stderr  # loaded by FastLanguageModel
+    assert json.loads((run_dir / "manifest.json").read_text())["backend"] == "unsloth"
+    metrics = json.loads((run_dir / "metrics.json").read_text())
+    assert metrics["status"] == "finished"
+    sft, dpo = metrics["stages"]["sft_cot"], metrics["stages"]["dpo"]
+    assert "_make_cpu_sft_trainer" in sft["trainer"]  # Unsloth's own SFT trainer, not TRL's as is
+    assert sft["final_train_loss"] < sft["first_train_loss"]
+    assert dpo["logged"]["rewards/margins"] != 0.0  # DPO moved the policy away from its reference
+    for folder, rank in (("01-sft_cot", 8), ("02-dpo", 4)):  # get_peft_model got each stage's own settings
+        adapter = json.loads((run_dir / folder / "adapter" / "adapter_config.json").read_text())
+        assert adapter["r"] == rank and adapter["lora_alpha"] == 32
+        assert set(adapter["target_modules"]) == {"q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj",
+                                                  "down_proj"}
+
+    # the export needs no Unsloth: plain transformers + PEFT rebuild the merged model
+    exported = subprocess.run([sys.executable, "-m", "fine_tune.export", str(run_dir)], capture_output=True,
+                              text=True, cwd=REPO, timeout=300)
+    assert exported.returncode == 0, exported.stderr[-2000:]
+    from transformers import AutoModelForCausalLM
+
+    from fine_tune.export import load_run_model
+
+    merged = AutoModelForCausalLM.from_pretrained(run_dir / "export")
+    base, _ = load_run_model(run_dir, with_stages=False)
+    changed = [name for name, weight in merged.state_dict().items()
+               if not weight.equal(base.state_dict()[name])]
+    assert any("q_proj" in name for name in changed)
+
+
+def test_gguf_export_without_a_gpu_fails_first_in_one_line(tmp_path, monkeypatch):
+    from fine_tune import export
+
+    monkeypatch.setattr(backends, "_cuda", lambda: False)
+    monkeypatch.delenv(backends.CPU_OPT_IN, raising=False)
+    with pytest.raises(UserError, match=r"--gguf writes GGUF through Unsloth: backend=unsloth needs a CUDA GPU"):
+        export.export(tmp_path / "not-even-a-run", gguf="q8_0")  # before any loading
+
+
+@pytest.mark.parametrize(
+    ("message", "expected"),
+    [
+        ("Unsloth: Quant method = [q9_9] not supported. Choose from below:\n[q8_0] => ...", "--gguf q9_9 is not"),
+        ("NotImplementedError: BPE pre-tokenizer was not recognized - update get_vocab_base_pre()",
+         "does not know this model's tokenizer"),
+        ("Unsloth: No working quantizer found in /root/.unsloth/llama.cpp", "UNSLOTH_LLAMA_CPP_PATH"),
+    ],
+)
+def test_gguf_failures_say_what_to_do(tmp_path, message, expected):
+    from fine_tune.export import _gguf_error
+
+    err = _gguf_error(RuntimeError(message), tmp_path)
+    assert isinstance(err, UserError) and expected in str(err) and "export in" in str(err)
+    assert _gguf_error(RuntimeError("CUDA error: device-side assert"), tmp_path).__class__ is RuntimeError

@@ -178,6 +178,8 @@ def stage_metrics(trainer, train_result, eval_metrics: dict, clock: FirstStepClo
         "first_step_at": clock.first_step_at,
         "processes": trainer.args.world_size,  # > 1 under accelerate launch / torchrun
         "distributed_backend": _backend_name(),
+        # which class trained: Unsloth swaps TRL's trainers for its own when it is the backend
+        "trainer": f"{type(trainer).__module__}.{type(trainer).__qualname__}",
         "logged": {key: h[key] for h in history for key in EXTRA_LOGS if key in h},
     }
 
