@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import struct
+import time
 from pathlib import Path
 
 BLOCK = 32 * 1024
@@ -53,10 +54,28 @@ def read_records(path: Path):
         yield record
 
 
+def finished_records(path: Path, timeout_s: float = 60.0) -> list:
+    """The run's records once W&B has written them all (its `exit` record is there).
+
+    `run.finish()` can return before W&B's service process has flushed the file,
+    so a busy machine may show a run file without its records yet.
+    """
+    deadline = time.monotonic() + timeout_s
+    while True:
+        try:
+            records = list(read_records(path))
+        except Exception:  # noqa: BLE001 - a record cut off mid-write does not parse yet
+            records = []
+        if any(record.WhichOneof("record_type") == "exit" for record in records):
+            return records
+        assert time.monotonic() < deadline, f"{path} has no exit record after {timeout_s:.0f} s"
+        time.sleep(0.5)
+
+
 def run_contents(path: Path) -> dict:
-    """history rows, summary, config and run fields of one offline run file."""
+    """history rows, summary, config and run fields of one finished offline run file."""
     history, summary, config, run = [], {}, {}, {}
-    for record in read_records(path):
+    for record in finished_records(path):
         kind = record.WhichOneof("record_type")
         if kind == "history":
             history.append({item.key or "/".join(item.nested_key): json.loads(item.value_json) for item in record.history.item})

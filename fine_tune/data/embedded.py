@@ -1,6 +1,6 @@
 """The embedded world: clean, eval and raw (defective) instruction sets, plus a corpus.
 
-Built from the skills in `skills.py`, fully deterministic (local `random.Random`
+Built from the skills in `skills/`, fully deterministic (local `random.Random`
 seeded by strings, `hashlib` for ranking; never Python's salted `hash()`):
 
     from fine_tune.data.embedded import build_world, build_corpus, cot_response

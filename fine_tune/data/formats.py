@@ -30,7 +30,7 @@ from fine_tune.data.embedded import cot_response
 ROW_KEYS = ("id", "prompt", "context", "response", "chosen", "rejected", "answer", "cot", "check", "skill", "source")
 # ShareGPT speakers; OpenAI-style `role` values pass through unchanged.
 SHAREGPT_ROLES = {"human": "user", "user": "user", "gpt": "assistant", "assistant": "assistant", "system": "system"}
-# Same pattern as the checker's (skills._NUM): a number it can read back from `Answer: ...`.
+# Same pattern as the checker's (skills.checking._NUM): a number it can read back from `Answer: ...`.
 _NUMBER = re.compile(r"-?\d+(?:\.\d+)?")
 _THOUSANDS = re.compile(r"-?\d{1,3}(?:,\d{3})+(?:\.\d+)?")  # 1,080 but not the decimal comma of 1,5
 _CALC = re.compile(r"<<[^<>]*>>")  # GSM8K calculator annotations: <<48/2=24>>
