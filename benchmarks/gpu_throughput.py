@@ -64,7 +64,7 @@ WARMUP = 5  # steps left out of the timing: Unsloth compiles its kernels during 
 
 
 def _step_clock():
-    """A TrainerCallback that notes when the first step after the warm-up ones begins.
+    """A TrainerCallback that notes when each step after the warm-up ones begins, and when training ends.
 
     Built inside a function so that transformers is imported only when measuring.
     """
@@ -72,18 +72,29 @@ def _step_clock():
     from transformers import TrainerCallback
 
     class Clock(TrainerCallback):
-        started = None
+        def __init__(self):
+            self.marks: list[float] = []
+
+        def _mark(self):
+            torch.cuda.synchronize()  # the GPU's work so far is done: the host clock tells the truth
+            self.marks.append(time.perf_counter())
 
         def on_step_begin(self, args, state, control, **kwargs):
-            if state.global_step == WARMUP:
-                torch.cuda.synchronize()
-                self.started = time.perf_counter()
+            if state.global_step >= WARMUP:
+                self._mark()
+
+        def on_train_end(self, args, state, control, **kwargs):
+            self._mark()
 
     return Clock()
 
 
 def measure(trainer, batch: int, steps: int) -> dict:
-    """Tokens/s over the steps after WARMUP, the peak memory of the whole run and what the model took."""
+    """Tokens/s after WARMUP (from the median step: one slow step, a GC pause or a
+    recompile, does not decide it; the mean is kept beside it), peak memory and what
+    the model took before training."""
+    import statistics
+
     import torch
 
     clock = _step_clock()
@@ -92,10 +103,11 @@ def measure(trainer, batch: int, steps: int) -> dict:
     loaded = torch.cuda.memory_allocated()
     torch.cuda.reset_peak_memory_stats()
     trainer.train()
-    torch.cuda.synchronize()
-    seconds = time.perf_counter() - clock.started
-    accumulation = trainer.args.gradient_accumulation_steps
-    return {"tokens_per_s": batch * accumulation * SEQ * (steps - WARMUP) / seconds,
+    step_times = [b - a for a, b in zip(clock.marks, clock.marks[1:])]
+    tokens_per_step = batch * trainer.args.gradient_accumulation_steps * SEQ
+    return {"tokens_per_s": tokens_per_step / statistics.median(step_times),
+            "mean_tokens_per_s": tokens_per_step * len(step_times) / sum(step_times),
+            "timed_steps": len(step_times),
             "peak_gib": torch.cuda.max_memory_allocated() / 2**30,
             # what differs between the variants, printed so a gap can be explained
             "model_gib": loaded / 2**30,
@@ -187,7 +199,8 @@ def run_isolated(variant: str, source: str, batch: int, steps: int, four_bit: bo
 
 def report(results: dict, batches: list[int]) -> None:
     for (name, batch), r in results.items():
-        line = r.get("error") or (f"{r['tokens_per_s']:10,.0f} tokens/s  {r['peak_gib']:6.2f} GiB peak "
+        line = r.get("error") or (f"{r['tokens_per_s']:10,.0f} tokens/s (mean {r['mean_tokens_per_s']:,.0f})  "
+                                  f"{r['peak_gib']:6.2f} GiB peak "
                                   f"({r['model_gib']:.2f} GiB before training; {r['trainer']}, "
                                   f"padding_free={r['padding_free']}, gradient_checkpointing={r['gradient_checkpointing']})")
         print(f"  batch {batch:3d}  {name:26s} {line}")
@@ -231,8 +244,9 @@ def main() -> None:
         for batch in args.batches:
             for name in names:
                 results[(name, batch)] = run_isolated(name, source, batch, args.steps, args.load_in_4bit, log)
+    weights = "4-bit (QLoRA)" if args.load_in_4bit else "16-bit"
     print(f"{torch.cuda.get_device_name(0)}, shape {args.shape}, seq {SEQ}, {args.steps} steps "
-          f"({WARMUP} untimed), LoRA r=16, {'4-bit (QLoRA)' if args.load_in_4bit else '16-bit'} weights, "
+          f"({WARMUP} untimed; tokens/s from the median step), LoRA r=16, {weights} weights, "
           "each (variant, batch) in a fresh process")
     if not has_unsloth:
         print("Unsloth is not installed (pip install -e '.[gpu]'): its two variants are skipped")

@@ -70,19 +70,27 @@ def test_an_endpoint_key_never_reaches_a_file_or_the_logs(finished_run, cache_di
             assert SECRET.encode() not in path.read_bytes(), path
 
 
-def test_bad_input_is_one_line(finished_run, cache_dir, tmp_path):
-    not_a_run = eval_cli(tmp_path, cache_dir)
-    assert not_a_run.returncode == 2 and "is not a fine-tune run folder: expected" in not_a_run.stderr
-    assert "Traceback" not in not_a_run.stderr
-    baseline = eval_cli(finished_run, cache_dir, f"eval.baseline={tmp_path}", "logger.name=none")
-    assert baseline.returncode == 2 and "generations/tuned.jsonl" in baseline.stderr
-    outside = eval_cli(finished_run, cache_dir, "method.sft_cot.learning_rate=1")
-    assert outside.returncode == 2 and "eval.* and logger.*" in outside.stderr
-    typo = eval_cli(finished_run, cache_dir, "eval.judge.kindd=llm")
-    assert typo.returncode == 2 and "did you mean 'kind'" in typo.stderr
-    unreachable = eval_cli(finished_run, cache_dir, "eval.judge.kind=llm", "eval.judge.url=http://127.0.0.1:9/v1",
-                           "eval.judge.model=m", "eval.judge.max_retries=0", "eval.deepeval=false",
-                           "logger.name=none")
-    assert unreachable.returncode == 2 and "unreachable" in unreachable.stderr
-    errors = [line for line in unreachable.stderr.splitlines() if "error" in line.lower()]
-    assert len(errors) == 1 and "Traceback" not in unreachable.stderr, unreachable.stderr  # progress bars aside
+def _refused(monkeypatch, capsys, cache_dir, run_dir, *overrides) -> str:
+    """stderr of `fine-tune-eval run_dir overrides`, run in this process, which must exit 2."""
+    from fine_tune.eval_cli import main
+
+    monkeypatch.setenv("FINE_TUNE_CACHE", str(cache_dir))
+    capsys.readouterr()
+    with pytest.raises(SystemExit) as exit_info:
+        main([str(run_dir), *overrides])
+    assert exit_info.value.code == 2
+    return capsys.readouterr().err
+
+
+def test_bad_input_is_one_line(finished_run, cache_dir, tmp_path, monkeypatch, capsys):
+    refused = lambda run_dir, *overrides: _refused(monkeypatch, capsys, cache_dir, run_dir, *overrides)  # noqa: E731
+    not_a_run = refused(tmp_path)
+    assert "is not a fine-tune run folder: expected" in not_a_run and "Traceback" not in not_a_run
+    assert "generations/tuned.jsonl" in refused(finished_run, f"eval.baseline={tmp_path}", "logger.name=none")
+    assert "eval.* and logger.*" in refused(finished_run, "method.sft_cot.learning_rate=1")
+    assert "did you mean 'kind'" in refused(finished_run, "eval.judge.kindd=llm")
+    unreachable = refused(finished_run, "eval.judge.kind=llm", "eval.judge.url=http://127.0.0.1:9/v1",
+                          "eval.judge.model=m", "eval.judge.max_retries=0", "eval.deepeval=false", "logger.name=none")
+    assert "unreachable" in unreachable
+    errors = [line for line in unreachable.splitlines() if "error" in line.lower()]
+    assert len(errors) == 1 and "Traceback" not in unreachable, unreachable  # progress bars aside
