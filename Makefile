@@ -12,19 +12,23 @@ UNSLOTH_CPU := $(VENV)/unsloth-cpu
 install: $(STAMP)
 
 # torch first: the pinned CPU build (an unpinned torch pulls a multi-GB CUDA build).
-$(STAMP): pyproject.toml constraints.txt tests/requirements-unsloth-cpu.txt
+$(STAMP): pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
 	$(BIN)/python -m pip install -q torch==2.13.0
 	$(BIN)/python -m pip install -q -c constraints.txt -e '.[dev]'
+	touch $(STAMP)
+
+# for the tests only: `make run` does not need it
+$(UNSLOTH_CPU)/.installed: tests/requirements-unsloth-cpu.txt | $(STAMP)
 	rm -rf $(UNSLOTH_CPU)
 	$(BIN)/python -m pip install -q --no-deps --target $(UNSLOTH_CPU) -r tests/requirements-unsloth-cpu.txt
-	touch $(STAMP)
+	touch $@
 
 run: install
 	$(BIN)/fine-tune $(ARGS)
 
-test: install
+test: install $(UNSLOTH_CPU)/.installed
 	$(BIN)/python -m pytest -q $(ARGS)
 
 clean:
