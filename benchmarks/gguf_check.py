@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import random
 import subprocess
 import sys
 from pathlib import Path
@@ -50,14 +51,15 @@ def sentencepiece_style_tokenizer(texts: list[str], vocab_size: int):
 
 
 def build_model(folder: Path) -> None:
-    """A 4-layer Llama (hidden 256) with the tokenizer above, trained on the embedded data's text."""
+    """A 4-layer Llama (hidden 256) with the tokenizer above, trained on the embedded skills' text."""
     import torch
     from transformers import LlamaConfig, LlamaForCausalLM
 
-    from fine_tune.data.embedded import _clean_rows
+    from fine_tune.data.skills import SKILLS
 
-    rows = _clean_rows(seed=0, clean_size=2000, show_progress=False)
-    tokenizer = sentencepiece_style_tokenizer([f"{r['prompt']} {r['cot']}" for r in rows], 1024)
+    rng = random.Random(0)
+    problems = [skill.generate(rng) for skill in SKILLS for _ in range(400)]
+    tokenizer = sentencepiece_style_tokenizer([f"{p.prompt} {p.cot} {p.answer}" for p in problems], 1024)
     config = LlamaConfig(hidden_size=256, intermediate_size=512, num_hidden_layers=4, num_attention_heads=4,
                          num_key_value_heads=2, vocab_size=len(tokenizer), tie_word_embeddings=True,
                          max_position_embeddings=1024, eos_token_id=tokenizer.eos_token_id,
