@@ -92,8 +92,9 @@ def _activate_unsloth() -> None:
     try:
         activate("unsloth")
     except UserError as err:
-        raise UserError(f"--gguf writes GGUF through Unsloth: {err}. Without --gguf the safetensors export "
-                        "needs neither") from None
+        need = "a CUDA GPU" if "CUDA" in str(err) else "the [gpu] extra (pip install -e '.[gpu]')"
+        raise UserError(f"--gguf writes GGUF through Unsloth, which needs {need}: without --gguf, "
+                        "fine-tune-export writes the safetensors export on any machine") from None
 
 
 def _gguf(folder: Path, quantization: str) -> None:

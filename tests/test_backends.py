@@ -180,8 +180,12 @@ def test_gguf_export_without_a_gpu_fails_first_in_one_line(tmp_path, monkeypatch
 
     monkeypatch.setattr(backends, "_cuda", lambda: False)
     monkeypatch.delenv(backends.CPU_OPT_IN, raising=False)
-    with pytest.raises(UserError, match=r"--gguf writes GGUF through Unsloth: backend=unsloth needs a CUDA GPU"):
+    with pytest.raises(UserError, match=r"--gguf writes GGUF through Unsloth, which needs a CUDA GPU: without"):
         export.export(tmp_path / "not-even-a-run", gguf="q8_0")  # before any loading
+    monkeypatch.setattr(backends, "_cuda", lambda: True)
+    monkeypatch.setattr(backends, "_unsloth_installed", lambda: False)
+    with pytest.raises(UserError, match=r"which needs the \[gpu\] extra"):
+        export.export(tmp_path / "not-even-a-run", gguf="q8_0")
 
 
 @pytest.mark.parametrize(
