@@ -37,15 +37,29 @@ def _unsloth_installed() -> bool:
     return importlib.util.find_spec("unsloth") is not None
 
 
+NEEDS_GPU = "a CUDA GPU"
+NEEDS_EXTRA = "the [gpu] extra (pip install -e '.[gpu]')"
+
+
+def unsloth_missing() -> str | None:
+    """What this machine lacks to run Unsloth (NEEDS_GPU or NEEDS_EXTRA), or None."""
+    if not _cuda() and os.environ.get(CPU_OPT_IN) != "1":
+        return NEEDS_GPU
+    if not _unsloth_installed():
+        return NEEDS_EXTRA
+    return None
+
+
 def resolve_backend(name) -> str:
     """The backend that will actually run for `backend.name`."""
     name = str(getattr(name, "value", name))
     if name == "hf":
         return "hf"
     if name == "unsloth":
-        if not _cuda() and os.environ.get(CPU_OPT_IN) != "1":
+        missing = unsloth_missing()
+        if missing == NEEDS_GPU:
             raise UserError("backend=unsloth needs a CUDA GPU and this machine has none: use backend=hf or backend=auto")
-        if not _unsloth_installed():
+        if missing == NEEDS_EXTRA:
             raise UserError("backend=unsloth needs Unsloth: pip install -e '.[gpu]' on the GPU machine, or use backend=hf")
         return "unsloth"
     if _cuda() and _unsloth_installed():

@@ -87,14 +87,13 @@ def export(run_dir: Path, out: Path | None = None, gguf: str | None = None) -> P
 
 
 def _activate_unsloth() -> None:
-    from fine_tune.backends import activate
+    from fine_tune.backends import activate, unsloth_missing
 
-    try:
-        activate("unsloth")
-    except UserError as err:
-        need = "a CUDA GPU" if "CUDA" in str(err) else "the [gpu] extra (pip install -e '.[gpu]')"
-        raise UserError(f"--gguf writes GGUF through Unsloth, which needs {need}: without --gguf, "
-                        "fine-tune-export writes the safetensors export on any machine") from None
+    missing = unsloth_missing()
+    if missing:
+        raise UserError(f"--gguf writes GGUF through Unsloth, which needs {missing}: without --gguf, "
+                        "fine-tune-export writes the safetensors export on any machine")
+    activate("unsloth")
 
 
 def _gguf(folder: Path, quantization: str) -> None:

@@ -16,7 +16,7 @@ and evaluator can check any row on their own.
 """
 
 from fine_tune.data.skills import answer_format, arith, lists, minmax, units, weekday
-from fine_tune.data.skills.base import DAYS, Problem, Skill, fmt_list
+from fine_tune.data.skills.base import DAYS, Skill
 from fine_tune.data.skills.checking import check, plausible_wrong
 
 # Shares of the rows: the big spaces (arith ~100k, lists ~220k, minmax ~10^6 problems) take
@@ -31,4 +31,4 @@ SKILLS: list[Skill] = [
     Skill("format", answer_format.generate, answer_format.facts, 0.12),
 ]
 
-__all__ = ["SKILLS", "DAYS", "Problem", "Skill", "check", "fmt_list", "plausible_wrong"]
+__all__ = ["SKILLS", "DAYS", "Skill", "check", "plausible_wrong"]
