@@ -11,7 +11,6 @@ either order is reported and left out of the rate. The win rate is the mean scor
 from __future__ import annotations
 
 import numpy as np
-from scipy.stats import bootstrap
 
 from fine_tune.evaluation.judges import A, B, INVALID, TIE
 
@@ -41,6 +40,8 @@ def _outcome(row: dict, first, second) -> dict:
 
 def confidence_interval(scores: list[float], samples: int, level: float, seed: int) -> tuple[float, float]:
     """Percentile bootstrap interval of the mean of `scores` (resampling prompts)."""
+    from scipy.stats import bootstrap  # here: scipy.stats costs ~0.4 s at every start, and only WinRate uses it
+
     values = np.asarray(scores, dtype=float)
     if len(values) < 2 or np.all(values == values[0]):
         return float(values.mean()), float(values.mean())  # no spread to resample
