@@ -38,7 +38,7 @@ def near_dedup(rows: list[dict], threshold: float, shingle_size: int, num_perm: 
     in bulk (datasketch's vectorised path) and LSH proposes candidates, each
     confirmed against the signature's Jaccard estimate before a row is dropped.
     """
-    # imported here: datasketch pulls in scipy (~0.7 s), which a run on cached curated data never needs
+    # imported here: datasketch loads scipy.integrate (~0.7 s), which a run on cached curated data never needs
     from datasketch import MinHash, MinHashLSH
 
     signatures = MinHash.bulk((shingles(row_text(r), shingle_size) for r in rows), num_perm=num_perm)
