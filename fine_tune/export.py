@@ -103,12 +103,14 @@ def _gguf(folder: Path, quantization: str) -> None:
     model, tokenizer = FastLanguageModel.from_pretrained(model_name=str(folder))
 
     def write(staging: Path) -> None:
-        model.save_pretrained_gguf(str(staging), tokenizer, quantization_method=quantization)
         produced = Path(f"{staging}_gguf")  # where Unsloth puts the files: beside the folder it was given
-        staging.mkdir(exist_ok=True)
-        for file in produced.glob("*") if produced.is_dir() else []:
-            shutil.move(str(file), staging / file.name)
-        shutil.rmtree(produced, ignore_errors=True)
+        try:
+            model.save_pretrained_gguf(str(staging), tokenizer, quantization_method=quantization)
+            staging.mkdir(exist_ok=True)
+            for file in produced.glob("*") if produced.is_dir() else []:
+                shutil.move(str(file), staging / file.name)
+        finally:  # a failed conversion leaves no half-written folder of Unsloth's beside the export either
+            shutil.rmtree(produced, ignore_errors=True)
         if not any(staging.glob("*.gguf")):
             raise RuntimeError(f"Unsloth reported a finished GGUF conversion but wrote no .gguf file in {produced}")
 

@@ -22,6 +22,7 @@ import os
 import subprocess
 import sys
 import types
+from pathlib import Path
 
 import pytest
 
@@ -100,7 +101,7 @@ def test_hf_backend_hands_trl_a_peft_config():
 
 
 def test_the_entrypoint_imports_no_optional_heavyweight_until_it_is_used():
-    # Unsloth only when chosen; datasketch (scipy, ~0.7 s) only when near-dedup runs, not on cached
+    # Unsloth only when chosen; datasketch (scipy.integrate, ~0.7 s) only when near-dedup runs, not on cached
     # curated data; deepeval only when evaluating: each second here delays every job's first step.
     code = ("import sys, fine_tune.train, fine_tune.stages; "
             "print(sorted(m for m in ('unsloth', 'datasketch', 'deepeval') if m in sys.modules))")
@@ -189,6 +190,29 @@ def test_gguf_export_without_a_gpu_fails_first_in_one_line(tmp_path, monkeypatch
     monkeypatch.setattr(backends, "_unsloth_installed", lambda: False)
     with pytest.raises(UserError, match=r"which needs the \[gpu\] extra"):
         export.export(tmp_path / "not-even-a-run", gguf="q8_0")
+
+
+class HalfWayGguf:
+    """A FastLanguageModel whose GGUF conversion writes a partial file beside its folder, then fails."""
+
+    @classmethod
+    def from_pretrained(cls, **kwargs):
+        return cls(), "tokenizer"
+
+    def save_pretrained_gguf(self, folder, tokenizer, quantization_method):
+        Path(f"{folder}_gguf").mkdir()
+        Path(f"{folder}_gguf/model.Q8_0.gguf.part").write_bytes(b"GGUF")
+        raise RuntimeError("Unsloth: No working quantizer found in /root/.unsloth/llama.cpp")
+
+
+def test_a_failed_gguf_conversion_leaves_no_folder_behind(tmp_path, monkeypatch):
+    from fine_tune.export import _gguf
+
+    monkeypatch.setitem(sys.modules, "unsloth", types.SimpleNamespace(FastLanguageModel=HalfWayGguf))
+    (tmp_path / "model.safetensors").write_bytes(b"")  # the finished safetensors export
+    with pytest.raises(UserError, match="UNSLOTH_LLAMA_CPP_PATH"):
+        _gguf(tmp_path, "q8_0")
+    assert [p.name for p in tmp_path.iterdir()] == ["model.safetensors"]
 
 
 @pytest.mark.parametrize(
