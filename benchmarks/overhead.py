@@ -31,18 +31,9 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(REPO / "tests"))
 
-
-def compose(overrides):
-    from hydra import compose as hydra_compose
-    from hydra import initialize_config_dir
-
-    from fine_tune.cli import conf_dir
-    from fine_tune.config import register_configs
-
-    register_configs()
-    with initialize_config_dir(str(conf_dir()), version_base="1.3"):
-        return hydra_compose("config", overrides=overrides)
+from conftest import compose  # noqa: E402 - the suite's composer, as benchmarks/curation.py uses
 
 
 def write_rows(cfg, folder: Path) -> tuple[Path, Path]:
