@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from enum import Enum
-from typing import Any, List, Optional
+from typing import Any, Dict, List, Optional
 
 from hydra.core.config_store import ConfigStore
 from omegaconf import MISSING, OmegaConf
@@ -112,7 +112,7 @@ class TinyModelConfig:
     corpus_size: int = 20000  # documents in the pre-training corpus
     pretrain_steps: int = 100
     pretrain_batch_size: int = 32
-    pretrain_seq_length: int = 128
+    pretrain_seq_length: int = 256
     pretrain_learning_rate: float = 3e-3
     seed: int = 0
 
@@ -195,7 +195,11 @@ class EmbeddedDataConfig:
     seed: int = 0
     clean_size: int = 9435  # the reference study's curated size: 8,963 train / 472 eval
     eval_fraction: float = 0.05
-    defect_rate: float = 0.40  # raw = clean train + this share of labelled defects
+    # data=raw: each labelled defect's share of the raw set (clean train rows + defects), at
+    # rates reported for real instruction data (README, "Raw data"): 43% defects in all.
+    defect_rates: Dict[str, float] = field(default_factory=lambda: dict(
+        exact_duplicate=0.10, near_duplicate=0.10, wrong_answer=0.15, truncated=0.05, garbled=0.03))
+    contamination: float = 0.05  # eval rows leaked into raw as paraphrases, a share of the eval set
 
 
 @dataclass
@@ -260,8 +264,10 @@ class JudgeConfig:
 @dataclass
 class EvalConfig:
     enabled: bool = True  # false: train and save only (benchmarks, quick iterations)
-    max_prompts: Optional[int] = None  # None: every eval prompt
-    max_new_tokens: int = 96
+    max_prompts: Optional[int] = None  # None: every eval prompt; a cap is a sample stratified by skill
+    # None: the longest eval reference in the run's response format, plus a quarter
+    # (a budget below the references cuts answers off before their final line)
+    max_new_tokens: Optional[int] = None
     batch_size: int = 64
     evaluate_base: bool = True  # also score the model before the first stage
     per_stage: bool = False  # also evaluate after every stage, not only after the last

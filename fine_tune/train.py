@@ -31,12 +31,12 @@ from fine_tune.data.pipeline import load_splits
 from fine_tune.data.report import write_report
 from fine_tune.errors import UserError, describe
 from fine_tune.evaluation.accuracy import checker_accuracy
-from fine_tune.evaluation.generations import eval_rows, generations_for
+from fine_tune.evaluation.generations import eval_rows, generations_for, reference_budget, shared_path
 from fine_tune.evaluation.suite import EvalTarget, evaluate, record, summary_metrics
-from fine_tune.models.load import load_model, resolve_source
+from fine_tune.models.load import load_model, model_identity, resolve_source
 from fine_tune.outputs import build_manifest, write_json_atomic
 from fine_tune.report import print_summary
-from fine_tune.stages import RUNNERS, check_available, max_length, requested_stages, save_and_merge
+from fine_tune.stages import RUNNERS, check_available, max_length, requested_stages, response_format, save_and_merge
 from fine_tune.stages.chain import (apply_saved, finished_metrics, last_checkpoint, mark_done, stage_dir, stage_keys,
                                     stage_lock)
 from fine_tune.stages.common import StageContext
@@ -136,10 +136,14 @@ def _train_and_evaluate(cfg, stages, source, backend, model, tokenizer, splits, 
     """Base score, the stages in order (each from the last one's merged weights), tuned score."""
     rows = eval_rows(splits.eval, cfg.eval)
     evaluating = cfg.eval.enabled and is_main()  # one process evaluates a multi-process job
+    response = response_format(cfg)
+    budget = cfg.eval.max_new_tokens or reference_budget(tokenizer, rows, response)
     base_records = None
     if evaluating and (cfg.eval.evaluate_base or cfg.eval.baseline == "base"):
+        # every job of a sweep starts from the same base: its generations are made once and shared
+        shared = shared_path(cfg.cache_dir, model_identity(source, cfg.model, backend), rows, budget)
         base_records = generations_for(lambda: (model, tokenizer), rows, cfg.eval, "base", run_dir / "generations",
-                                       reuse=False)
+                                       budget, reuse=False, shared=shared)
         base_accuracy = checker_accuracy(base_records)
         if base_accuracy is not None:
             metrics["base"] = base_accuracy
@@ -160,7 +164,7 @@ def _train_and_evaluate(cfg, stages, source, backend, model, tokenizer, splits, 
         if evaluating and cfg.eval.per_stage and index < len(stages):  # the last one is the final eval
             merged = model
             target = EvalTarget(f"{index:02d}-{name}", lambda: (merged, tokenizer), rows, run_dir, cfg.cache_dir,
-                                cfg.seed, max_length(cfg), reuse_generations=False)
+                                cfg.seed, budget, response, max_length(cfg), reuse_generations=False)
             metrics["stages"][name]["eval"], _ = evaluate(cfg.eval, target, {name: metrics["stages"][name]},
                                                           base_records)
             tracker.log_summary(summary_metrics(metrics["stages"][name]["eval"], f"eval_after_{name}"))
@@ -171,8 +175,8 @@ def _train_and_evaluate(cfg, stages, source, backend, model, tokenizer, splits, 
     if not tracker.active:  # every stage was reused: the evaluation gets a W&B run of its own
         tracker.start_stage("eval", len(stages) + 1)
     if evaluating:
-        target = EvalTarget("tuned", lambda: (model, tokenizer), rows, run_dir, cfg.cache_dir, cfg.seed,
-                            max_length(cfg), reuse_generations=False)
+        target = EvalTarget("tuned", lambda: (model, tokenizer), rows, run_dir, cfg.cache_dir, cfg.seed, budget,
+                            response, max_length(cfg), reuse_generations=False)
         record(metrics, *evaluate(cfg.eval, target, metrics["stages"], base_records), tracker)
     metrics["status"] = "finished"
 
@@ -204,6 +208,6 @@ def _summary(metrics: dict) -> dict:
     if "tuned" not in metrics:
         return summary
     summary["final/tuned_accuracy"] = metrics["tuned"]["accuracy"]
-    for skill, acc in metrics["tuned"]["per_skill"].items():
-        summary[f"final/tuned_accuracy/{skill}"] = acc
+    for skill, block in metrics["tuned"]["per_skill"].items():
+        summary[f"final/tuned_accuracy/{skill}"] = block["accuracy"]
     return summary

@@ -130,15 +130,17 @@ def test_markdown_table_formats_every_job(compared, capsys):
     assert list(rows) == ["0", "1", "2", "3", "4", "10"]  # by job number, not by name ("10" < "2")
     first = rows["0"]
     assert first[1:7] == ["sft_cot → dpo", "curated", "1", "8901", "472", "4"]
-    assert first[7:] == ["0.4300", "0.4012", "2 (sft_cot)", "77.0% [68.0, 85.0]", "88.0%", "6.8%", "7m 02s", "finished"]
+    # the WinRate column is the head-to-head against SFT-CoT + DPO on curated data: these two are it
+    assert first[7:] == ["0.4300", "0.4012", "—", "2 (sft_cot)", "6.8%", "—", "—", "(reference)", "88.0%", "—",
+                         "7m 02s", "finished"]
     assert rows["1"][8] == "0.4200"  # no eval.loss block: top-level eval_loss
-    assert rows["2"][9] == "not converged" and rows["2"][10] == "—"
+    assert rows["2"][10] == "not converged" and rows["2"][14] == "—"
     assert rows["2"][-1] == "unstable: loss <inf> at step 12 | grad norm 1e9"
     assert rows["3"][1] == "dpo → grpo" and rows["3"][-1] == "failed: no metrics.json"
     assert rows["4"][-1].startswith("failed: unreadable metrics.json: ")
     assert rows["10"][-1] == "failed: RuntimeError: CUDA out of memory"
-    assert rows["10"][13] == "1h 02m 05s"
-    assert "study: reference_study" in text
+    assert rows["10"][17] == "1h 02m 05s"
+    assert "study: reference_study" in text and "| DeepEval (checker metric) |" in text
 
 
 def test_seed_spread_groups_the_two_seeds(compared):
@@ -146,16 +148,15 @@ def test_seed_spread_groups_the_two_seeds(compared):
     lines = [ln for ln in spread.splitlines() if ln.startswith("| sft_cot")]
     assert len(lines) == 1  # the other jobs have one seed each
     assert "| 1, 2 |" in lines[0]
-    assert "75.0% ± 2.8 (n=2)" in lines[0]  # WinRate 77 and 73
-    assert "0.4106 ± 0.0133 (n=2)" in lines[0]  # eval loss 0.4012 and 0.42
     assert "6.0% ± 1.1 (n=2)" in lines[0]  # checker accuracy 6.8 and 5.2
+    assert "86.0% ± 2.8 (n=2)" in lines[0]  # DeepEval 88 and 84
 
 
 def test_csv_holds_raw_numbers(compared):
     rows = list(csv.DictReader((compared / "comparison.csv").open()))
     assert [r["job"] for r in rows] == ["0", "1", "2", "3", "4", "10"]
     first = rows[0]
-    assert float(first["win_rate"]) == 0.77 and float(first["win_rate_ci_low"]) == 0.68
+    assert first["win_rate"] == "" and first["winrate_baseline"] == "itself" and float(first["tuned_accuracy"]) == 0.068
     assert float(first["eval_loss"]) == 0.4012 and float(first["wall_time_s"]) == 422.0
     assert float(first["epochs"]) == 4.0 and first["status"] == "finished"
     assert rows[3]["status"] == "failed" and rows[3]["reason"] == "no metrics.json"
@@ -164,7 +165,7 @@ def test_csv_holds_raw_numbers(compared):
 
 
 def test_pngs_are_written(compared):
-    for name in ("loss_curves.png", "winrate.png", "deepeval.png"):
+    for name in ("loss_curves.png", "accuracy.png", "winrate.png", "deepeval.png"):
         data = (compared / name).read_bytes()
         assert data.startswith(PNG_MAGIC) and len(data) > 1000, name
 
@@ -179,10 +180,10 @@ def test_plots_without_winrate_still_render(tmp_path):
 
 def test_index_html_is_self_contained(compared):
     page = (compared / "index.html").read_text()
-    assert page.count("data:image/png;base64,") == 3
-    assert "77.0% [68.0, 85.0]" in page and "7m 02s" in page
+    assert page.count("data:image/png;base64,") == 4
+    assert "(reference)" in page and "7m 02s" in page and "Claims of the reference study" in page
     assert "loss &lt;inf&gt; at step 12" in page and "<inf>" not in page  # job strings are escaped
-    assert "Seed spread" in page and "75.0% ± 2.8" in page
+    assert "Seed spread" in page and "86.0% ± 2.8" in page
     without_images = re.sub(r"data:image/png;base64,[A-Za-z0-9+/=]+", "", page)
     assert "http" not in without_images and "<link" not in without_images and "<script" not in without_images
 

@@ -20,6 +20,7 @@ from fine_tune.data.curation.decontaminate import decontaminate
 from fine_tune.data.curation.dedup import near_dedup
 from fine_tune.data.curation.text import normalise, row_text, shingles
 from fine_tune.data.embedded import (
+    DEFECT_RATES,
     DEFECTS,
     ROW_KEYS,
     build_corpus,
@@ -69,10 +70,13 @@ def test_same_seed_same_bytes_other_seed_differs(world):
 def test_sizes_match_the_reference_study(world):
     assert abs(len(world.train_clean) - 8963) <= 3
     assert abs(len(world.eval) - 472) <= 3
-    assert len(world.raw) == len(world.train_clean) + round(0.40 * len(world.train_clean))
     counts = Counter(r["defect"] for r in world.raw)
     assert counts[None] == len(world.train_clean)
     assert all(counts[label] > 0 for label in DEFECTS), counts
+    # raw is the larger set ("Large SFT"), each defect at its documented share of it
+    assert len(world.raw) > 1.7 * len(world.train_clean)
+    for label, rate in DEFECT_RATES.items():
+        assert counts[label] / len(world.raw) == pytest.approx(rate, abs=0.002), label
     # contamination stays a small leak: about 5% of the eval rows' count
     assert counts["contamination"] <= 0.06 * len(world.eval) + 1
     # Shares follow the skills' weights: big problem spaces get more rows, none under 8%.
@@ -253,7 +257,7 @@ def test_extract_answer():
 def test_corpus_is_deterministic_plain_text():
     corpus = build_corpus(seed=1, size=3000)
     assert corpus == build_corpus(seed=1, size=3000) and corpus != build_corpus(seed=2, size=3000)
-    assert len(corpus) == 3000 and len(build_corpus()) == 20000
+    assert len(corpus) == 3000 and len(build_corpus(size=100)) == 100
     text = "\n".join(corpus)
     assert "Answer:" not in text and "<think>" not in text
     for fact in ["plus", "centimeters", "smallest to largest", "Wednesday", "largest number", '{"answer":']:

@@ -36,7 +36,7 @@ def test_a_run_records_loss_winrate_and_deepeval(finished_run):
     assert results["loss"]["eval_loss"] > 0 and results["loss"]["rows"] == 8
     assert metrics["eval_loss"] == results["loss"]["eval_loss"]
     win = results["winrate"]
-    assert win["baseline"] == "base" and win["judge"] == "verifiable" and win["judged"] == 8
+    assert win["baseline"] == "base" and win["judge"] == "verifiable:correctness" and win["judged"] == 8
     assert win["wins"] + win["losses"] + win["ties"] == 8 and win["ci_low"] <= win["win_rate"] <= win["ci_high"]
     assert results["deepeval"]["accuracy"] == pytest.approx(metrics["tuned"]["accuracy"])
     assert len((finished_run / "eval" / "tuned_judgments.jsonl").read_text().splitlines()) == 8

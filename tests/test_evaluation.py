@@ -10,7 +10,7 @@ from conftest import compose, shared_data
 from judge_server import JudgeServer
 
 from fine_tune.config import JudgeConfig, JudgeKind
-from fine_tune.data.embedded import check_answer
+from fine_tune.data.embedded import build_world, check_answer
 from fine_tune.data.sources import load_rows
 from fine_tune.errors import UserError
 from fine_tune.evaluation.accuracy import checker_accuracy
@@ -52,9 +52,23 @@ def test_convergence_is_the_epoch_after_which_loss_stopped_improving():
 def test_eval_loss_does_not_depend_on_padding(tiny):
     model, tokenizer, _ = tiny
     rows = [{"prompt": f"What is {i} + {i}?", "response": f"Answer: {2 * i}" + " so" * i} for i in range(1, 6)]
-    one, five = eval_loss(model, tokenizer, rows, batch_size=1), eval_loss(model, tokenizer, rows, batch_size=5)
+    (one, per_row), (five, _) = eval_loss(model, tokenizer, rows, 1), eval_loss(model, tokenizer, rows, 5)
     assert one["eval_loss"] == pytest.approx(five["eval_loss"], rel=1e-4)
     assert one["rows"] == 5 and one["perplexity"] == pytest.approx(2.718281828 ** one["eval_loss"], rel=1e-6)
+    assert one["answer_loss"] is None and len(per_row) == 5  # free-form rows: no final answer to score alone
+
+
+def test_answer_loss_scores_the_same_tokens_in_every_format(tiny):
+    model, tokenizer, _ = tiny
+    world = build_world(0, clean_size=200, show_progress=False)
+    rows = world.eval[:6]
+    results = {kind: eval_loss(model, tokenizer, rows, 3, response=kind) for kind in ("direct", "cot", "thinking")}
+    answers = {kind: [r["answer_tokens"] for r in per_row] for kind, (_, per_row) in results.items()}
+    expected = [len(tokenizer(" " + r["answer"], add_special_tokens=False)["input_ids"]) for r in rows]
+    assert answers["direct"] == answers["cot"] == answers["thinking"] == expected
+    assert all(summary["response"] == kind for kind, (summary, _) in results.items())
+    # the reference loss counts the whole reference: reasoning adds tokens
+    assert results["cot"][0]["tokens"] > results["direct"][0]["tokens"]
 
 
 # --- the judgment cache ---------------------------------------------------------------------

@@ -21,16 +21,19 @@ def expand(preset: str) -> list[dict[str, str]]:
 def test_method_comparison_has_every_method_on_both_data_sets():
     jobs = expand("method_comparison")
     pairs = {(job["data"], job["method"]) for job in jobs}
-    methods = {"[sft]", "[sft_cot]", "[sft_cot,dpo]", "[dpo,grpo]", "[thinking]"}
+    methods = {"[sft]", "[sft_cot]", "[sft_cot,dpo]", "[sft_cot,dpo,grpo]", "[thinking]"}
     assert pairs == {(data, method) for data in ("raw", "curated") for method in methods}
-    cfg = compose(["experiment=method_comparison", "data=raw", "method=[dpo,grpo]"], return_hydra_config=True)
-    assert list(cfg.method) == ["dpo", "grpo"] and cfg.data.name == "raw" and cfg.study == "method_comparison"
-    assert cfg.hydra.launcher._target_.endswith("JoblibLauncher") and cfg.hydra.launcher.n_jobs == 2
+    cfg = compose(["experiment=method_comparison", "data=raw", "method=[sft_cot,dpo,grpo]"], return_hydra_config=True)
+    assert list(cfg.method) == ["sft_cot", "dpo", "grpo"] and cfg.data.name == "raw"
+    assert cfg.study == "method_comparison" and cfg.hydra.launcher.n_jobs == 2
+    assert cfg.hydra.launcher._target_.endswith("JoblibLauncher")
+    # the study's conditions: raw trains on all of its rows, every eval prompt is scored, no stage is capped
+    assert cfg.data.max_samples is None and cfg.eval.max_prompts is None and cfg.debug.max_steps is None
 
 
 def test_dataset_size_covers_sizes_and_the_full_sets():
     jobs = expand("dataset_size")
-    assert len(jobs) == 8 and {"null", "250", "1000"} <= {job["data.max_samples"] for job in jobs}
+    assert len(jobs) == 8 and {"null", "1000", "6000"} <= {job["data.max_samples"] for job in jobs}
     assert list(compose(["experiment=dataset_size"]).method) == ["sft_cot", "dpo"]
 
 
@@ -47,10 +50,11 @@ def test_cleaning_switches_one_step_off_at_a_time():
                for s in ("exact_dedup", "noise", "near_dedup", "decontamination", "balance"))
 
 
-def test_seeds_run_two_pipelines_three_times():
+def test_seeds_run_the_method_comparison_three_times():
     jobs = expand("seeds")
-    assert sorted((job["method"], job["seed"]) for job in jobs) == sorted(
-        (m, s) for m in ("[sft_cot,dpo]", "[dpo,grpo]") for s in ("1", "2", "3"))
+    comparison = {(job["data"], job["method"]) for job in expand("method_comparison")}
+    assert sorted((job["data"], job["method"], job["seed"]) for job in jobs) == sorted(
+        (data, method, seed) for data, method in comparison for seed in ("1", "2", "3"))
 
 
 def test_optuna_search_preset():

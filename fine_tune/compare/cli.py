@@ -5,7 +5,10 @@
     fine-tune-compare multirun/2026-11-26/10-00-00 --wandb offline   # also log to W&B, on disk
 
 Writes into the sweep folder: comparison.md (also printed), comparison.csv,
-loss_curves.png, winrate.png, deepeval.png and index.html. Each file is
+loss_curves.png, accuracy.png, winrate.png, deepeval.png and index.html. The WinRate column is each
+job's head-to-head against the reference pipeline (SFT-CoT then DPO on curated data,
+same seed), and a claims section tests each of the reference study's claims on paired
+prompts (fine_tune.compare.claims). Each file is
 written atomically, so rerunning while a browser has index.html open, or
 while jobs still run, never leaves a half file. Rerun it any time: a
 running job shows as "running" with what it has so far.
@@ -17,26 +20,50 @@ import argparse
 import sys
 from pathlib import Path
 
+from fine_tune.compare.claims import (CLAIM_HEADERS, VERSUS_HEADERS, claim_cells, claims_preamble, evaluate_claims,
+                                     versus_cells, versus_reference)
 from fine_tune.compare.collect import Sweep, load_sweep
 from fine_tune.compare.page import render_page
+from fine_tune.compare.paired import head_to_head, is_reference, prompt_results, reference_for
 from fine_tune.compare.plots import render_plots
 from fine_tune.compare.publish import MODES, log_comparison, resolve_mode
 from fine_tune.compare.spread import seed_groups, spread_markdown
-from fine_tune.compare.table import comparison_markdown, csv_text, raw_row
+from fine_tune.compare.table import comparison_markdown, csv_text, markdown_table, raw_row
 from fine_tune.errors import UserError
 from fine_tune.outputs import write_bytes_atomic, write_text_atomic
 
 PROG = "fine-tune-compare"
 
 
-def markdown_report(sweep: Sweep, rows: list[dict], groups: list[list[dict]]) -> str:
-    """comparison.md: a title, the table, the seed spread."""
+def markdown_report(sweep: Sweep, rows: list[dict], groups: list[list[dict]], claims: list[dict],
+                    versus: list[dict]) -> str:
+    """comparison.md: a title, the table, the claims, each job against the reference, the seed spread."""
     study = f"\nstudy: {sweep.study}\n" if sweep.study else ""
+    claim_table = markdown_table(CLAIM_HEADERS, [claim_cells(c) for c in claims])
+    versus_table = markdown_table(VERSUS_HEADERS, [versus_cells(v) for v in versus]) if versus else \
+        "No finished job to pair with a finished reference pipeline (SFT-CoT + DPO on curated data)."
     return (
         f"# Sweep comparison: {sweep.folder}\n{study}\n"
         f"{comparison_markdown(rows)}\n\n"
+        f"## Claims of the reference study\n\n{claims_preamble(claims)}\n\n{claim_table}\n\n"
+        f"## Each job against the reference pipeline (paired prompts)\n\n{versus_table}\n\n"
         f"## Seed spread (mean ± sample std)\n\n{spread_markdown(groups)}\n"
     )
+
+
+def add_head_to_head(sweep: Sweep, rows: list[dict], results: dict) -> None:
+    """Fill each row's WinRate columns with its head-to-head against the reference pipeline."""
+    for job, row in zip(sweep.jobs, rows):
+        if is_reference(row):
+            row["winrate_baseline"] = "itself"
+            continue
+        reference = reference_for(row, rows)
+        theirs = results.get(reference["folder"]) if reference else None
+        seed = row["seed"] if isinstance(row["seed"], int) else 0
+        h2h = head_to_head(job, results[job.label], theirs, seed)
+        if h2h:
+            row.update(win_rate=h2h["win_rate"], win_rate_ci_low=h2h["ci_low"], win_rate_ci_high=h2h["ci_high"],
+                       winrate_judged=h2h["judged"], winrate_baseline=h2h["baseline"])
 
 
 def compare(folder: Path, wandb: str = "auto") -> dict[str, Path]:
@@ -54,8 +81,11 @@ def compare(folder: Path, wandb: str = "auto") -> dict[str, Path]:
     """
     sweep = load_sweep(folder)
     rows = [raw_row(job) for job in sweep.jobs]
+    results = {job.label: prompt_results(job) for job in sweep.jobs}
+    add_head_to_head(sweep, rows, results)
+    claims, versus = evaluate_claims(rows, results), versus_reference(rows, results)
     groups = seed_groups(sweep.jobs, rows)
-    report = markdown_report(sweep, rows, groups)
+    report = markdown_report(sweep, rows, groups, claims, versus)
     written = {"comparison.md": folder / "comparison.md", "comparison.csv": folder / "comparison.csv"}
     write_text_atomic(written["comparison.md"], report)
     write_text_atomic(written["comparison.csv"], csv_text(rows))
@@ -64,7 +94,7 @@ def compare(folder: Path, wandb: str = "auto") -> dict[str, Path]:
         written[name] = folder / name
         write_bytes_atomic(written[name], data)
     written["index.html"] = folder / "index.html"
-    write_text_atomic(written["index.html"], render_page(str(folder), sweep.study, rows, groups, pngs))
+    write_text_atomic(written["index.html"], render_page(str(folder), sweep.study, rows, groups, claims, versus, pngs))
     print(report)
     mode = resolve_mode(wandb, sweep)
     if mode:

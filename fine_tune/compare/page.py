@@ -12,7 +12,8 @@ from __future__ import annotations
 import base64
 import html
 
-from fine_tune.compare.table import COLUMNS, display_row
+from fine_tune.compare.claims import CLAIM_HEADERS, VERSUS_HEADERS, claim_cells, claims_preamble, versus_cells
+from fine_tune.compare.table import COLUMNS, display_row, headers
 from fine_tune.compare.spread import HEADERS as SPREAD_HEADERS, spread_rows
 
 STYLE = """
@@ -24,11 +25,14 @@ th { background: #f2f2f2; text-align: left; }
 td.num { text-align: right; font-variant-numeric: tabular-nums; white-space: nowrap; }
 tr.finished td.status { color: #1a7f37; } tr.unstable td.status { color: #9a6700; }
 tr.failed td.status { color: #cf222e; } tr.running td.status { color: #0969da; }
+tr.confirmed td:last-child { color: #1a7f37; } tr.refuted td:last-child { color: #cf222e; }
+tr.not-resolved td:last-child { color: #9a6700; }
 img { max-width: 100%; border: 1px solid #eee; margin: 0.5rem 0; }
 .meta { color: #555; }
 """
 
-PLOT_TITLES = {"loss_curves.png": "Train loss", "winrate.png": "WinRate", "deepeval.png": "DeepEval accuracy"}
+PLOT_TITLES = {"loss_curves.png": "Train loss", "accuracy.png": "Checker accuracy",
+               "winrate.png": "WinRate against the reference pipeline", "deepeval.png": "DeepEval"}
 
 
 def _e(text: object) -> str:
@@ -36,7 +40,7 @@ def _e(text: object) -> str:
 
 
 def _comparison_table(rows: list[dict]) -> str:
-    head = "".join(f"<th>{_e(h)}</th>" for _, h, _ in COLUMNS)
+    head = "".join(f"<th>{_e(h)}</th>" for h in headers(rows))
     body = []
     for row in rows:
         shown = display_row(row)
@@ -58,8 +62,22 @@ def _spread_table(groups: list[list[dict]]) -> str:
     return f"<table>\n<tr>{head}</tr>\n{body}\n</table>"
 
 
+def _plain_table(headers: list[str], rows: list[list[str]]) -> str:
+    head = "".join(f"<th>{_e(h)}</th>" for h in headers)
+    body = "\n".join("<tr>" + "".join(f"<td>{_e(c)}</td>" for c in r) + "</tr>" for r in rows)
+    return f"<table>\n<tr>{head}</tr>\n{body}\n</table>"
+
+
+def _claims_table(claims: list[dict]) -> str:
+    head = "".join(f"<th>{_e(h)}</th>" for h in CLAIM_HEADERS)
+    body = "\n".join(
+        f'<tr class="{_e(c["verdict"].replace(" ", "-"))}">'
+        + "".join(f"<td>{_e(cell)}</td>" for cell in claim_cells(c)) + "</tr>" for c in claims)
+    return f"<p class=\"meta\">{_e(claims_preamble(claims))}</p>\n<table>\n<tr>{head}</tr>\n{body}\n</table>"
+
+
 def render_page(sweep_name: str, study: str | None, rows: list[dict], groups: list[list[dict]],
-                pngs: dict[str, bytes]) -> str:
+                claims: list[dict], versus: list[dict], pngs: dict[str, bytes]) -> str:
     """The whole page as one HTML string.
 
     Args:
@@ -67,6 +85,8 @@ def render_page(sweep_name: str, study: str | None, rows: list[dict], groups: li
         study: the jobs' `study` value(s), or None.
         rows: raw rows (`table.raw_row`), one per job.
         groups: seed groups (`spread.seed_groups`).
+        claims: the study's claims as tested (`claims.evaluate_claims`).
+        versus: each job against the reference pipeline (`claims.versus_reference`).
         pngs: file name -> PNG bytes, embedded in this order.
 
     Returns:
@@ -95,6 +115,10 @@ def render_page(sweep_name: str, study: str | None, rows: list[dict], groups: li
 <p class="meta">{len(rows)} jobs: {_e(summary)}</p>
 <h2>Runs</h2>
 {_comparison_table(rows)}
+<h2>Claims of the reference study</h2>
+{_claims_table(claims)}
+<h2>Each job against the reference pipeline (paired prompts)</h2>
+{_plain_table(VERSUS_HEADERS, [versus_cells(v) for v in versus])}
 <h2>Seed spread (mean ± sample std)</h2>
 {_spread_table(groups)}
 <h2>Plots</h2>

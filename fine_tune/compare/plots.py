@@ -21,7 +21,7 @@ from matplotlib.transforms import blended_transform_factory  # noqa: E402
 from fine_tune.compare.collect import Job, dig  # noqa: E402
 from fine_tune.compare.table import number  # noqa: E402
 
-PLOT_FILES = ("loss_curves.png", "winrate.png", "deepeval.png")
+PLOT_FILES = ("loss_curves.png", "accuracy.png", "winrate.png", "deepeval.png")
 
 
 def _colour(index: int):
@@ -103,17 +103,21 @@ def loss_curves(jobs: list[Job]) -> bytes:
     return _to_png(fig)
 
 
-def _ci_errors(values: list[float], rows: list[dict]) -> tuple[list[float], list[float]]:
-    """Error-bar lengths below and above each WinRate (in points); 0 where a bound is missing."""
-    low = [max(0.0, v - r["win_rate_ci_low"] * 100) if r["win_rate_ci_low"] is not None else 0.0
+def _ci_errors(values: list[float], rows: list[dict], key: str) -> tuple[list[float], list[float]]:
+    """Error-bar lengths below and above each value (in points) from `<key>_ci_low/high`; 0 where missing."""
+    low = [max(0.0, v - r[f"{key}_ci_low"] * 100) if r[f"{key}_ci_low"] is not None else 0.0
            for v, r in zip(values, rows)]
-    high = [max(0.0, r["win_rate_ci_high"] * 100 - v) if r["win_rate_ci_high"] is not None else 0.0
+    high = [max(0.0, r[f"{key}_ci_high"] * 100 - v) if r[f"{key}_ci_high"] is not None else 0.0
             for v, r in zip(values, rows)]
     return low, high
 
 
 def _bars(jobs: list[Job], rows: list[dict], key: str, title: str, empty: str, ci: bool) -> bytes:
-    """One bar per job that has `key`, in percent; optional CI error bars from win_rate_ci_*."""
+    """One bar per job that has `key`, in percent; with `ci`, error bars from `<key>_ci_low/high`.
+
+    WinRate bars get the 50% line (even with the reference); accuracy bars mark each job's
+    constant-answer floor.
+    """
     shown = [(i, j, r) for i, (j, r) in enumerate(zip(jobs, rows)) if r[key] is not None]
     fig = Figure(figsize=(max(6.0, 0.9 * len(shown) + 2), 4.5))
     ax = fig.add_subplot()
@@ -125,10 +129,16 @@ def _bars(jobs: list[Job], rows: list[dict], key: str, title: str, empty: str, c
     values = [r[key] * 100 for _, _, r in shown]
     bars = ax.bar(x, values, color=[_colour(i) for i, _, _ in shown])
     if ci:
-        low, high = _ci_errors(values, [r for _, _, r in shown])
+        low, high = _ci_errors(values, [r for _, _, r in shown], key)
         ax.errorbar(x, values, yerr=[low, high], fmt="none", ecolor="black", capsize=4, linewidth=1)
-        ax.axhline(50, color="0.4", linestyle="--", linewidth=1, label="50% (even with the baseline)")
+    if key == "win_rate":
+        ax.axhline(50, color="0.4", linestyle="--", linewidth=1, label="50% (even with the reference)")
         ax.legend(fontsize="small", loc="lower right")
+    floors = [(i, r["accuracy_floor"] * 100) for i, (_, _, r) in enumerate(shown) if r.get("accuracy_floor")]
+    if key == "tuned_accuracy" and floors:
+        ax.scatter([i for i, _ in floors], [f for _, f in floors], marker="_", s=600, color="red", zorder=3,
+                   label="constant-answer floor")
+        ax.legend(fontsize="small", loc="upper right")
     # Inside the bar, so the CI whisker above it stays readable.
     ax.bar_label(bars, labels=[f"{v:.1f}%" for v in values], label_type="center", fontsize=9, color="white")
     ax.set_xticks(x, [j.label for _, j, _ in shown], rotation=30, ha="right", fontsize=8)
@@ -139,7 +149,7 @@ def _bars(jobs: list[Job], rows: list[dict], key: str, title: str, empty: str, c
 
 
 def render_plots(jobs: list[Job], rows: list[dict]) -> dict[str, bytes]:
-    """All three plots as PNG bytes.
+    """All the plots as PNG bytes.
 
     Args:
         jobs: the sweep's jobs.
@@ -150,8 +160,10 @@ def render_plots(jobs: list[Job], rows: list[dict]) -> dict[str, bytes]:
     """
     return {
         "loss_curves.png": loss_curves(jobs),
-        "winrate.png": _bars(jobs, rows, "win_rate", "WinRate against the baseline (CI)",
+        "accuracy.png": _bars(jobs, rows, "tuned_accuracy", "Checker accuracy (95% Wilson interval) and its floor",
+                              "no checker accuracy in these runs", ci=True),
+        "winrate.png": _bars(jobs, rows, "win_rate", "WinRate against SFT-CoT + DPO on curated data (CI)",
                              "no WinRate in these runs", ci=True),
-        "deepeval.png": _bars(jobs, rows, "deepeval_accuracy", "DeepEval accuracy",
+        "deepeval.png": _bars(jobs, rows, "deepeval_accuracy", "DeepEval accuracy (the metrics the table names)",
                               "no DeepEval accuracy in these runs", ci=False),
     }

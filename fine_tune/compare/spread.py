@@ -17,12 +17,13 @@ from fine_tune.compare.table import MISSING, markdown_table
 
 # (raw key, header, how to show one value): the numbers the study compares runs by.
 METRICS: list[tuple[str, str, Callable[[float], str]]] = [
-    ("win_rate", "WinRate", lambda v: f"{v * 100:.1f}"),
-    ("eval_loss", "eval loss", lambda v: f"{v:.4f}"),
-    ("deepeval_accuracy", "DeepEval accuracy", lambda v: f"{v * 100:.1f}"),
     ("tuned_accuracy", "checker accuracy", lambda v: f"{v * 100:.1f}"),
+    ("multi_step_accuracy", "multi-step skills", lambda v: f"{v * 100:.1f}"),
+    ("win_rate", "WinRate vs SFT-CoT + DPO", lambda v: f"{v * 100:.1f}"),
+    ("answer_loss", "answer-only loss", lambda v: f"{v:.4f}"),
+    ("deepeval_accuracy", "DeepEval", lambda v: f"{v * 100:.1f}"),
 ]
-PERCENT = {"win_rate", "deepeval_accuracy", "tuned_accuracy"}
+PERCENT = {"win_rate", "deepeval_accuracy", "tuned_accuracy", "multi_step_accuracy"}
 HEADERS = ["method", "data", "seeds", *(h for _, h, _ in METRICS)]
 
 
@@ -78,4 +79,4 @@ def spread_markdown(groups: list[list[dict]]) -> str:
     """The seed-spread table as markdown, or a line saying there is nothing to spread."""
     if not groups:
         return "No jobs differ only by seed."
-    return markdown_table(HEADERS, spread_rows(groups), [False, False, False, True, True, True, True])
+    return markdown_table(HEADERS, spread_rows(groups), [False, False, False, *(True for _ in METRICS)])

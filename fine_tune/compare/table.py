@@ -24,24 +24,30 @@ COLUMNS: list[tuple[str, str, bool]] = [
     ("data", "data", False),
     ("seed", "seed", True),
     ("train_rows", "train rows", True),
-    ("eval_rows", "eval rows", True),
+    ("eval_rows", "eval prompts", True),
     ("epochs", "epochs", True),
     ("final_train_loss", "final train loss", True),
-    ("eval_loss", "eval loss", True),
+    ("eval_loss", "eval loss (own format)", True),
+    ("answer_loss", "answer-only loss", True),
     ("convergence_epoch", "converged (epoch)", True),
-    ("win_rate", "WinRate [CI]", True),
-    ("deepeval_accuracy", "DeepEval accuracy", True),
-    ("tuned_accuracy", "checker accuracy", True),
+    ("tuned_accuracy", "checker accuracy [95% CI]", True),
+    ("accuracy_floor", "constant-answer floor", True),
+    ("multi_step_accuracy", "multi-step skills", True),
+    ("win_rate", "WinRate vs SFT-CoT + DPO [CI]", True),
+    ("deepeval_accuracy", "DeepEval", True),
+    ("cut_off", "cut off", True),
     ("wall_time_s", "wall time", True),
     ("status", "status", False),
 ]
 
 # Every raw field, in CSV column order: the display columns plus what they fold together.
 RAW_FIELDS = [
-    "job", "folder", "method", "data", "seed", "train_rows", "eval_rows", "epochs",
-    "final_train_loss", "eval_loss", "convergence_epoch", "convergence_stage", "convergence_status",
-    "win_rate", "win_rate_ci_low", "win_rate_ci_high", "winrate_judged", "deepeval_accuracy",
-    "tuned_accuracy", "base_accuracy", "wall_time_s", "status", "reason",
+    "job", "folder", "method", "data", "ablate", "curation", "seed", "train_rows", "eval_rows", "epochs",
+    "final_train_loss", "eval_loss", "loss_response", "answer_loss", "convergence_epoch", "convergence_stage",
+    "convergence_status", "tuned_accuracy", "tuned_accuracy_ci_low", "tuned_accuracy_ci_high", "accuracy_floor",
+    "base_accuracy", "multi_step_accuracy", "single_step_accuracy", "valid_chains", "win_rate", "win_rate_ci_low",
+    "win_rate_ci_high", "winrate_judged", "winrate_baseline", "deepeval_accuracy", "deepeval_metrics", "cut_off",
+    "wall_time_s", "status", "reason",
 ]
 
 
@@ -118,32 +124,54 @@ def raw_row(job: Job) -> dict[str, Any]:
     stages = _stages(job)
     done = m.get("stages") if isinstance(m.get("stages"), dict) else {}
     last_done = list(done.values())[-1] if done else None  # metrics.json lists stages as they finish
+    deepeval_metrics = dig(m, "eval", "deepeval", "metrics")
     return {
         "job": job.num,
         "folder": job.label,
         "method": " → ".join(stages),
         "data": dig(data, "name") or dig(m, "data", "name") or _override(job, "data"),
+        "ablate": dig(job.hydra, "runtime", "choices", "ablate") or _override(job, "ablate"),
+        "curation": _curation(m),
         "seed": job.config.get("seed", _override(job, "seed")),
         "train_rows": number(dig(m, "data", "train_rows")),
-        "eval_rows": number(dig(m, "data", "eval_rows")),
+        "eval_rows": number(dig(m, "eval", "prompts")) or number(dig(m, "data", "eval_rows")),
         "epochs": _epochs(m.get("stages")),
         # A failed chain has no top-level losses: fall back to the last stage that wrote one.
         "final_train_loss": _first_number(m.get("final_train_loss"), dig(last_done, "final_train_loss")),
         "eval_loss": _first_number(dig(m, "eval", "loss", "eval_loss"), m.get("eval_loss")),
+        "loss_response": dig(m, "eval", "loss", "response"),
+        "answer_loss": number(dig(m, "eval", "loss", "answer_loss")),
         "convergence_epoch": number(dig(m, "eval", "convergence", "epoch")),
         "convergence_stage": dig(m, "eval", "convergence", "stage"),
         "convergence_status": dig(m, "eval", "convergence", "status"),
-        "win_rate": number(dig(m, "eval", "winrate", "win_rate")),
-        "win_rate_ci_low": number(dig(m, "eval", "winrate", "ci_low")),
-        "win_rate_ci_high": number(dig(m, "eval", "winrate", "ci_high")),
-        "winrate_judged": number(dig(m, "eval", "winrate", "judged")),
-        "deepeval_accuracy": number(dig(m, "eval", "deepeval", "accuracy")),
         "tuned_accuracy": number(dig(m, "tuned", "accuracy")),
+        "tuned_accuracy_ci_low": number(dig(m, "tuned", "ci_low")),
+        "tuned_accuracy_ci_high": number(dig(m, "tuned", "ci_high")),
+        "accuracy_floor": number(dig(m, "tuned", "floor")),
         "base_accuracy": number(dig(m, "base", "accuracy")),
+        "multi_step_accuracy": number(dig(m, "eval", "reasoning", "multi_step", "accuracy")),
+        "single_step_accuracy": number(dig(m, "eval", "reasoning", "single_step", "accuracy")),
+        "valid_chains": number(dig(m, "eval", "reasoning", "valid_chains")),
+        # the head-to-head against the reference pipeline, filled in by fine_tune.compare.paired
+        "win_rate": None, "win_rate_ci_low": None, "win_rate_ci_high": None, "winrate_judged": None,
+        "winrate_baseline": None,
+        "deepeval_accuracy": number(dig(m, "eval", "deepeval", "accuracy")),
+        "deepeval_metrics": ", ".join(deepeval_metrics) if isinstance(deepeval_metrics, dict) else None,
+        "cut_off": number(dig(m, "eval", "generation", "cut_off")),
         "wall_time_s": number(m.get("wall_time_s")),
         "status": status,
         "reason": reason,
     }
+
+
+def _curation(metrics: dict) -> str | None:
+    """Which curation steps ran; `checkers` says that one of them read the rows' own checkers (an oracle)."""
+    steps = [s.get("step") for s in dig(metrics, "data", "steps") or [] if isinstance(s, dict)]
+    steps = [s for s in steps if s and s != "split"]
+    if not steps:
+        return None
+    oracle = dig(metrics, "data", "uses_checkers")
+    return "+".join(steps) + (" (checkers)" if oracle else "")
 
 
 def fmt_float(value: Any, digits: int = 4) -> str:
@@ -167,12 +195,17 @@ def fmt_duration(seconds: Any) -> str:
     return f"{hours}h {minutes:02d}m {secs:02d}s" if hours else f"{minutes}m {secs:02d}s"
 
 
-def _fmt_win_rate(row: dict) -> str:
-    text = fmt_percent(row["win_rate"])
-    low, high = row["win_rate_ci_low"], row["win_rate_ci_high"]
-    if text != MISSING and low is not None and high is not None:
-        text += f" [{low * 100:.1f}, {high * 100:.1f}]"
+def _with_interval(value: Any, low: Any, high: Any) -> str:
+    text = fmt_percent(value)
+    if text != MISSING and number(low) is not None and number(high) is not None:
+        text += " (all tied)" if low == high == value else f" [{low * 100:.1f}, {high * 100:.1f}]"
     return text
+
+
+def _fmt_win_rate(row: dict) -> str:
+    if row["winrate_baseline"] == "itself":
+        return "(reference)"
+    return _with_interval(row["win_rate"], row["win_rate_ci_low"], row["win_rate_ci_high"])
 
 
 def _fmt_convergence(row: dict) -> str:
@@ -199,17 +232,23 @@ def display_row(row: dict) -> dict[str, str]:
     return {
         "job": _fmt_plain(row["job"] if row["job"] is not None else row["folder"]),
         "method": _fmt_plain(row["method"]),
-        "data": _fmt_plain(row["data"]),
+        "data": _fmt_plain(row["data"]) + (f" ({row['ablate']})" if row["ablate"] not in (None, "none") else "")
+        + (" (checker-filtered)" if "(checkers)" in (row["curation"] or "") else ""),
         "seed": _fmt_plain(row["seed"]),
         "train_rows": _fmt_plain(row["train_rows"]),
         "eval_rows": _fmt_plain(row["eval_rows"]),
         "epochs": MISSING if epochs is None else f"{round(epochs, 2):g}",
         "final_train_loss": fmt_float(row["final_train_loss"]),
-        "eval_loss": fmt_float(row["eval_loss"]),
+        "eval_loss": fmt_float(row["eval_loss"]) + (f" ({row['loss_response']})" if row["loss_response"] else ""),
+        "answer_loss": fmt_float(row["answer_loss"]),
         "convergence_epoch": _fmt_convergence(row),
+        "tuned_accuracy": _with_interval(row["tuned_accuracy"], row["tuned_accuracy_ci_low"],
+                                         row["tuned_accuracy_ci_high"]),
+        "accuracy_floor": fmt_percent(row["accuracy_floor"]),
+        "multi_step_accuracy": fmt_percent(row["multi_step_accuracy"]),
         "win_rate": _fmt_win_rate(row),
         "deepeval_accuracy": fmt_percent(row["deepeval_accuracy"]),
-        "tuned_accuracy": fmt_percent(row["tuned_accuracy"]),
+        "cut_off": fmt_percent(row["cut_off"]),
         "wall_time_s": fmt_duration(row["wall_time_s"]),
         "status": row["status"] + (f": {row['reason']}" if row["reason"] else ""),
     }
@@ -226,12 +265,22 @@ def markdown_table(headers: list[str], rows: list[list[str]], right: list[bool] 
     return "\n".join([line(headers), rule, *(line(r) for r in rows)])
 
 
+def headers(rows: list[dict]) -> list[str]:
+    """The column headers; the DeepEval one names what was measured (the checker metric alone offline)."""
+    return [deepeval_header(rows) if key == "deepeval_accuracy" else h for key, h, _ in COLUMNS]
+
+
+def deepeval_header(rows: list[dict]) -> str:
+    ran = list(dict.fromkeys(m for r in rows for m in (r["deepeval_metrics"] or "").split(", ") if m))
+    if ran == ["checker_correctness"]:
+        return "DeepEval (checker metric)"
+    return f"DeepEval ({', '.join(m.replace('_', ' ') for m in ran)})" if ran else "DeepEval"
+
+
 def comparison_markdown(rows: list[dict]) -> str:
     """The main table, one line per job, from raw rows."""
     shown = [display_row(r) for r in rows]
-    return markdown_table(
-        [h for _, h, _ in COLUMNS], [[d[k] for k, _, _ in COLUMNS] for d in shown], [r for _, _, r in COLUMNS]
-    )
+    return markdown_table(headers(rows), [[d[k] for k, _, _ in COLUMNS] for d in shown], [r for _, _, r in COLUMNS])
 
 
 def csv_text(rows: list[dict]) -> str:

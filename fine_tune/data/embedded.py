@@ -4,7 +4,7 @@ Built from the skills in `skills/`, fully deterministic (local `random.Random`
 seeded by strings, `hashlib` for ranking; never Python's salted `hash()`):
 
     from fine_tune.data.embedded import build_world, build_corpus, cot_response
-    world = build_world(seed=0)        # 8963 train_clean, 472 eval, 12548 raw, < 1 s
+    world = build_world(seed=0)        # 8963 train_clean, 472 eval, 15748 raw, ~1 s
     corpus = build_corpus(seed=1)      # 20,000 plain-text documents for pre-training
 
 Rows are plain dicts of str/None (see `ROW_KEYS`), ready for `Dataset.from_list`.
@@ -30,8 +30,14 @@ log = logging.getLogger(__name__)
 
 ROW_KEYS = ("id", "skill", "prompt", "answer", "cot", "check", "defect", "source_id", "split")
 DEFECTS = ("exact_duplicate", "near_duplicate", "wrong_answer", "truncated", "garbled", "contamination")
-# Contamination is a paraphrase of an eval row; ~5% of the eval rows' count keeps it a
-# leak to detect, not a second copy of the eval set (472 eval rows -> 24 leaked).
+# Shares of the raw set, at rates reported for real scraped and synthetic instruction
+# data (the sources are in the README, "Raw data"): ~10% of sequences repeated (Lee et al.
+# 2022), wrong answers common in generated sets (AlpacaDataCleaned; AlpaGasus kept 9k of
+# Alpaca's 52k), empty/cut responses and control characters (AlpacaDataCleaned).
+DEFECT_RATES = {"exact_duplicate": 0.10, "near_duplicate": 0.10, "wrong_answer": 0.15, "truncated": 0.05,
+                "garbled": 0.03}
+# Contamination is a paraphrase of an eval row, as a share of the eval set: Lee et al. found
+# over 4% of standard validation sets overlapping their training sets (472 eval -> 24 leaked).
 CONTAMINATION_SHARE = 0.05
 
 
@@ -307,21 +313,31 @@ def damage(label: str, row: dict, rng: random.Random) -> dict:
     return {}
 
 
-def _defect_counts(n_defects: int, n_eval: int) -> dict[str, int]:
-    """Contamination ~5% of eval's count; the rest shared evenly by the other five labels."""
-    n_contam = min(n_eval, max(1, round(CONTAMINATION_SHARE * n_eval))) if n_eval else 0
-    others = [d for d in DEFECTS if d != "contamination"]
-    rest = max(0, n_defects - n_contam)
-    counts = {d: rest // len(others) + (i < rest % len(others)) for i, d in enumerate(others)}
-    return {**counts, "contamination": n_contam}
+def defect_counts(n_clean: int, n_eval: int, rates: dict[str, float], contamination: float) -> dict[str, int]:
+    """Rows of each defect so that each makes up its `rates` share of the raw set (clean + defects).
+
+    Raw holds n_clean / (1 - sum(rates)) rows; contamination is a share of the eval set.
+
+    Raises:
+        ValueError: an unknown defect name, a negative rate, or rates that leave no clean row.
+    """
+    unknown = sorted(set(rates) - set(DEFECTS) - {"contamination"})
+    if unknown:
+        raise ValueError(f"unknown defect {', '.join(unknown)}; known: {', '.join(DEFECTS[:-1])}")
+    if any(r < 0 for r in rates.values()) or sum(rates.values()) >= 1 or not 0 <= contamination <= 1:
+        raise ValueError(f"defect rates must be >= 0 and sum below 1 (got {sum(rates.values()):.2f}), "
+                         f"contamination in [0, 1] (got {contamination})")
+    raw_size = n_clean / (1 - sum(rates.values()))
+    counts = {d: round(rates[d] * raw_size) for d in DEFECTS if d in rates}
+    counts["contamination"] = min(n_eval, max(1, round(contamination * n_eval))) if n_eval and contamination else 0
+    return counts
 
 
-def _defect_rows(train: list[dict], held: list[dict], n_defects: int, seed: int,
+def _defect_rows(train: list[dict], held: list[dict], counts: dict[str, int], seed: int,
                  show_progress: bool) -> list[dict]:
-    """Defect rows, each derived from a distinct clean row (eval rows only for contamination)."""
+    """Defect rows; those of one kind each come from a distinct clean row (eval rows only for contamination)."""
     rng = random.Random(f"{seed}:defects")
     out = []
-    counts = _defect_counts(n_defects, len(held))
     bar = tqdm(total=sum(counts.values()), desc="defect rows", disable=not show_progress)
     for label, n in counts.items():
         pool = held if label == "contamination" else train
@@ -335,21 +351,26 @@ def _defect_rows(train: list[dict], held: list[dict], n_defects: int, seed: int,
 
 
 def build_world(seed: int = 0, clean_size: int = 9435, eval_fraction: float = 0.05,
-                defect_rate: float = 0.40, show_progress: bool = True) -> World:
+                defect_rates: dict[str, float] | None = None, contamination: float = CONTAMINATION_SHARE,
+                show_progress: bool = True) -> World:
     """Build the clean, eval and raw instruction sets.
 
     Args:
         seed: same seed -> byte-identical rows; another seed -> other problems and split.
         clean_size: distinct clean problems, shared by the skills' weights (see `skills.SKILLS`).
         eval_fraction: share of each skill held out for eval (9435 -> 472 eval, 8963 train).
-        defect_rate: defect rows added to raw, as a share of the clean train rows (~3585).
+        defect_rates: each defect's share of the raw set (DEFECT_RATES when None): 43% defects,
+            6,785 rows beside the 8,963 clean ones.
+        contamination: eval rows leaked into raw as paraphrases, as a share of the eval set.
         show_progress: show tqdm bars.
 
     Returns:
         A `World`; `raw` is train_clean plus the defect rows, shuffled, with no eval row in it.
     """
     train, held = stratified_split(_clean_rows(seed, clean_size, show_progress), eval_fraction, seed)
-    defects = _defect_rows(train, held, round(defect_rate * len(train)), seed, show_progress)
+    counts = defect_counts(len(train), len(held), DEFECT_RATES if defect_rates is None else defect_rates,
+                           contamination)
+    defects = _defect_rows(train, held, counts, seed, show_progress)
     raw = train + defects
     random.Random(f"{seed}:raw").shuffle(raw)
     log.info("embedded world seed=%d: %d train_clean, %d eval, %d raw (%d defects)",
@@ -360,13 +381,15 @@ def build_world(seed: int = 0, clean_size: int = 9435, eval_fraction: float = 0.
 def build_corpus(seed: int = 1, size: int = 20000) -> list[str]:
     """`size` plain-text pre-training documents: each skill's facts in prose, no chat format.
 
-    The documents teach the vocabulary and facts (sums, unit factors, weekday order,
-    sorted lists, JSON and capitals) but never use a prompt template or `Answer:`.
+    A document is a page about one skill (2-4 of its `facts`, ~60-250 tokens), as a
+    worksheet or a textbook page states them: sums inside stories, unit factors with the
+    product written out, lists sorted step by step, days counted one by one. It never
+    uses a prompt template, a question to answer or `Answer:`: instruction tuning has
+    that to teach.
     """
     rng = random.Random(f"corpus:{seed}")
     docs = []
     for _ in range(size):
         skill = rng.choice(SKILLS)
-        # Two facts of one skill per document: ~2-6 sentences, a few hundred characters.
-        docs.append(" ".join(skill.facts(rng) for _ in range(rng.randint(1, 2))))
+        docs.append("\n".join(skill.facts(rng) for _ in range(rng.randint(2, 4))))  # one paragraph a fact
     return docs

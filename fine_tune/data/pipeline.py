@@ -57,7 +57,11 @@ def _read_source(data_cfg, show_progress: bool) -> _Source:
     src = data_cfg.source
     if src.path is None and src.name is None:
         emb = data_cfg.embedded
-        world = build_world(emb.seed, emb.clean_size, emb.eval_fraction, emb.defect_rate, show_progress)
+        try:
+            world = build_world(emb.seed, emb.clean_size, emb.eval_fraction, dict(emb.defect_rates),
+                                emb.contamination, show_progress)
+        except ValueError as err:
+            raise UserError(f"data.embedded.defect_rates / contamination: {err}") from err
         rows = [canonical(r, "embedded") for r in world.raw]
         return _Source("embedded", "embedded", rows, [canonical(r, "embedded") for r in world.eval], [])
     path = str(Path(src.path).expanduser()) if src.path else None
@@ -99,6 +103,19 @@ def _resize(train: list[dict], data_cfg) -> list[dict]:
     return train
 
 
+def _checker_use(data_cfg, rows: list[dict], rejects: list[dict]) -> dict:
+    """Whether curation read the rows' own checkers, and how many rows that removed.
+
+    A checker is an oracle scraped data does not come with: a curated set cleaned by it is
+    cleaner than real curation could make it, and the report and comparison table say so.
+    """
+    noise = data_cfg.curation.noise
+    uses = bool(data_cfg.curation.enabled and noise.enabled and noise.check_answers
+                and any(r.get("check") for r in [*rows, *(x["row"] for x in rejects)]))
+    removed = sum(1 for x in rejects if str(x.get("reason", "")).startswith("answer fails its checker"))
+    return {"uses_checkers": uses, "checker_removed": removed}
+
+
 def load_splits(data_cfg, cache_dir: str | None = None, show_progress: bool = True) -> Splits:
     """The train and eval rows `cfg.data` describes, with a report of every step.
 
@@ -119,7 +136,7 @@ def load_splits(data_cfg, cache_dir: str | None = None, show_progress: bool = Tr
     report = {
         "name": data_cfg.name, "source": source.label, "format": source.format,
         "rows_read": len(source.rows), "load_rejects": len(source.rejects), "steps": steps,
-        "train_rows": len(train), "eval_rows": len(eval_rows),
+        "train_rows": len(train), "eval_rows": len(eval_rows), **_checker_use(data_cfg, rows, rejects),
     }
     if not train:
         counts = ", ".join(f"{s['step']} {s['rows_in']}->{s['rows_out']}" for s in steps) or "no steps"

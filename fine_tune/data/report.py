@@ -22,6 +22,10 @@ def markdown(report: dict) -> str:
     for step in report["steps"]:
         lines.append(f"| {step['step']} | {step['rows_in']} | {step['rows_out']} | {step['rows_in'] - step['rows_out']} |")
     lines += ["", f"**train {report['train_rows']} rows, eval {report['eval_rows']} rows**", ""]
+    if report.get("uses_checkers"):
+        lines += [f"Curation read the rows' own checkers (data.curation.noise.check_answers): "
+                  f"{report.get('checker_removed', 0)} rows failed theirs and were removed. A scraped set has no "
+                  "such oracle; set data.curation.noise.check_answers=false to curate as one would without it.", ""]
     for step in report["steps"]:
         for ex in step.get("examples", []):
             lines.append(f"- {step['step']}: `{ex['id']}` {ex['reason']}: {ex['prompt']!r}")

@@ -1,10 +1,11 @@
 """Pairwise judges: given a prompt and two answers, which is better ("A", "B", "tie"), or no verdict.
 
-- `verifiable` (default, offline): the data's checkers decide. The answer the checker
-  accepts wins. When both are right or both wrong, the one that states a final
-  answer (an `Answer:` line, the format the stages train and the GRPO format reward
-  asks for) wins; otherwise it is a tie. It needs no model and cannot favour a
-  position. A prompt with no checker gets no verdict (use an llm judge for those).
+- `verifiable` (default, offline): the data's checkers decide, by correctness alone.
+  The answer the checker accepts wins; equally correct (both right or both wrong) is
+  a tie, whatever the format: an `Answer:` line is reported as a criterion of its own
+  (winrate.summarize's `answer_line`), never folded into the verdict. It needs no model
+  and cannot favour a position. A prompt with no checker gets no verdict (use an llm
+  judge for those).
 - `llm`: the MT-Bench pairwise prompt to a model, which ends with [[A]], [[B]] or
   [[C]] (tie). An endpoint's free text that holds no such verdict is recorded as
   `invalid` and reported, never counted. A local model scores the three verdicts
@@ -16,7 +17,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from fine_tune.data.embedded import check_answer, extract_answer
+from fine_tune.data.embedded import check_answer
 from fine_tune.evaluation.judge_cache import JudgmentCache
 
 A, B, TIE, INVALID = "A", "B", "tie", "invalid"
@@ -49,7 +50,7 @@ class Judgment:
 
 
 class VerifiableJudge:
-    name = "verifiable"
+    name = "verifiable:correctness"  # the cache keys on it: verdicts of the old format tie-break are not reused
 
     def judge(self, row: dict, first: str, second: str) -> Judgment:
         if not row.get("check"):
@@ -57,9 +58,6 @@ class VerifiableJudge:
         ok = [check_answer(row, first), check_answer(row, second)]
         if ok[0] != ok[1]:
             return Judgment(A if ok[0] else B, f"correct: A={ok[0]} B={ok[1]}")
-        stated = [extract_answer(first) is not None, extract_answer(second) is not None]
-        if stated[0] != stated[1]:
-            return Judgment(A if stated[0] else B, f"both correct={ok[0]}; answer line: A={stated[0]} B={stated[1]}")
         return Judgment(TIE, f"both correct={ok[0]}")
 
 

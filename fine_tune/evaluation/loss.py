@@ -1,7 +1,17 @@
-"""Eval loss and perplexity on the held-out split, and the epoch at which training converged.
+"""Held-out loss: in each run's own response format, and on the final answer alone; convergence.
 
 The reference study learned that a lower loss did not mean better answers: this is
-one measure beside WinRate and DeepEval, never the verdict.
+one measure beside WinRate and DeepEval, never the verdict. Loss also depends on the
+reference format (a direct-answer model scored on reasoning references is "bad" for a
+reason that says nothing about quality), so two numbers come out:
+
+- `eval_loss`: the reference in the run's own format (direct, cot or thinking; see
+  `stages.response_format`), answer tokens only, as the SFT stages train;
+- `answer_loss`: the final answer's tokens only (the value after `Answer:`), given the
+  prompt and the run's own reference up to it. The same tokens for every method: the
+  number to compare methods by.
+
+Per-prompt sums are returned too, so `fine-tune-compare` can pair two runs prompt by prompt.
 """
 
 from __future__ import annotations
@@ -10,57 +20,83 @@ import math
 
 import torch
 
-from fine_tune.data.schema import response_text
+from fine_tune.data.schema import is_structured, response_text
 
 
-def _tokenize(tokenizer, row: dict, max_length: int) -> tuple[list[int], int]:
-    """(ids of prompt + reference answer, length of the prompt part) under the chat template."""
+def _tokenize(tokenizer, row: dict, response: str, max_length: int) -> tuple[list[int], int, int, int]:
+    """(ids of prompt + reference, where the reference starts, and the final answer's token span).
+
+    Positions are token indices; the answer span is empty (len, len) when the row has no final
+    answer or it was cut by max_length. Character offsets find the answer inside the templated
+    text, so a tokenizer that merges a token across its boundary (" 7") still scores it.
+    """
     user = [{"role": "user", "content": row["prompt"]}]
+    reference = response_text(row, response)
     prompt = tokenizer.apply_chat_template(user, tokenize=False, add_generation_prompt=True)
-    full = tokenizer.apply_chat_template(user + [{"role": "assistant", "content": response_text(row, "cot")}],
-                                         tokenize=False)
-    prompt_ids = tokenizer(prompt, add_special_tokens=False)["input_ids"]
-    ids = tokenizer(full, add_special_tokens=False)["input_ids"][:max_length]
-    return ids, min(len(prompt_ids), len(ids))
+    full = tokenizer.apply_chat_template(user + [{"role": "assistant", "content": reference}], tokenize=False)
+    encoded = tokenizer(full, add_special_tokens=False, return_offsets_mapping=True)
+    ids, offsets = encoded["input_ids"][:max_length], encoded["offset_mapping"][:max_length]
+    first = lambda test: next((i for i, span in enumerate(offsets) if test(span)), len(ids))  # noqa: E731
+    ref_start = first(lambda span: span[0] >= len(prompt))
+    at = full.rfind(reference)
+    if not (is_structured(row) and str(row["answer"])) or at < 0:
+        return ids, ref_start, len(ids), len(ids)
+    answer_from, answer_to = at + len(reference) - len(str(row["answer"])), at + len(reference)
+    answer_start = first(lambda span: span[1] > answer_from)
+    answer_stop = first(lambda span: span[0] >= answer_to)
+    if answer_stop == len(ids) and (not offsets or offsets[-1][1] < answer_to):  # cut off by max_length
+        return ids, ref_start, len(ids), len(ids)
+    return ids, ref_start, answer_start, answer_stop
 
 
 @torch.no_grad()
-def eval_loss(model, tokenizer, rows: list[dict], batch_size: int, max_length: int = 1024) -> dict | None:
-    """Token-weighted mean negative log-likelihood of the reference answers given their prompts.
+def eval_loss(model, tokenizer, rows: list[dict], batch_size: int, max_length: int = 1024,
+              response: str = "cot") -> tuple[dict | None, list[dict]]:
+    """Token-weighted mean negative log-likelihood of the references, and of their final answers.
 
-    Only answer tokens count (the prompt is context), as in the SFT stages' completion-only loss.
+    Args:
+        response: the run's own response format (direct, cot, thinking).
 
     Returns:
-        {"eval_loss", "perplexity", "rows", "tokens"}, or None when no row has a reference answer.
+        ({"eval_loss", "perplexity", "answer_loss", "rows", "tokens", "answer_tokens", "response"},
+        per-row [{"id", "nll", "tokens", "answer_nll", "answer_tokens"}]), or (None, []) when no row
+        has a reference answer.
     """
-    encoded = [_tokenize(tokenizer, r, max_length) for r in rows if response_text(r, "cot")]
-    encoded = [(ids, n) for ids, n in encoded if len(ids) > n]
+    encoded = [(r["id"], *_tokenize(tokenizer, r, response, max_length)) for r in rows if response_text(r, response)]
+    encoded = [e for e in encoded if len(e[1]) > e[2]]
     if not encoded:
-        return None
+        return None, []
     pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
     was_training = model.training
     model.eval()
-    total_nll, total_tokens = 0.0, 0
+    per_row = []
     for start in range(0, len(encoded), batch_size):
         batch = encoded[start : start + batch_size]
-        width = max(len(ids) for ids, _ in batch)
+        width = max(len(e[1]) for e in batch)
         input_ids = torch.full((len(batch), width), pad, dtype=torch.long)
-        labels = torch.full((len(batch), width), -100, dtype=torch.long)
         mask = torch.zeros((len(batch), width), dtype=torch.long)
-        for i, (ids, prompt_len) in enumerate(batch):
+        for i, (_, ids, *_spans) in enumerate(batch):
             input_ids[i, : len(ids)] = torch.tensor(ids)
-            labels[i, prompt_len : len(ids)] = torch.tensor(ids[prompt_len:])
             mask[i, : len(ids)] = 1
         logits = model(input_ids=input_ids.to(model.device), attention_mask=mask.to(model.device)).logits.float()
-        # position t predicts token t+1
-        nll = torch.nn.functional.cross_entropy(logits[:, :-1].reshape(-1, logits.shape[-1]),
-                                                labels[:, 1:].reshape(-1).to(logits.device),
-                                                ignore_index=-100, reduction="sum")
-        total_nll += nll.item()
-        total_tokens += int((labels[:, 1:] != -100).sum())
+        # nll[:, t] is the loss of token t + 1 (position t predicts the next token)
+        nll = torch.nn.functional.cross_entropy(logits[:, :-1].transpose(1, 2), input_ids[:, 1:].to(logits.device),
+                                                reduction="none").cpu()
+        for i, (row_id, ids, ref_start, answer_start, answer_stop) in enumerate(batch):
+            reference, answer = nll[i, ref_start - 1 : len(ids) - 1], nll[i, answer_start - 1 : answer_stop - 1]
+            per_row.append({"id": row_id, "nll": float(reference.sum()), "tokens": int(reference.numel()),
+                            "answer_nll": float(answer.sum()), "answer_tokens": int(answer.numel())})
     model.train(was_training)
-    loss = total_nll / total_tokens
-    return {"eval_loss": loss, "perplexity": math.exp(min(loss, 50.0)), "rows": len(encoded), "tokens": total_tokens}
+    return _summary(per_row, response), per_row
+
+
+def _summary(per_row: list[dict], response: str) -> dict:
+    tokens = sum(r["tokens"] for r in per_row)
+    loss = sum(r["nll"] for r in per_row) / tokens
+    answer_tokens = sum(r["answer_tokens"] for r in per_row)
+    return {"eval_loss": loss, "perplexity": math.exp(min(loss, 50.0)), "response": response,
+            "answer_loss": sum(r["answer_nll"] for r in per_row) / answer_tokens if answer_tokens else None,
+            "rows": len(per_row), "tokens": tokens, "answer_tokens": answer_tokens}
 
 
 def convergence_epoch(eval_losses: list[dict], tolerance: float) -> dict:

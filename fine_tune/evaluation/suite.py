@@ -1,4 +1,4 @@
-"""Everything measured after a run (or a stage): accuracy, loss, convergence, WinRate, DeepEval.
+"""Everything measured after a run (or a stage): accuracy, reasoning, loss, convergence, WinRate, DeepEval.
 
 Called by the training run for the final model (and per stage with eval.per_stage=true)
 and by `fine-tune-eval` for a finished run. The model is loaded only when something
@@ -22,6 +22,7 @@ from fine_tune.evaluation.generations import generations_for
 from fine_tune.evaluation.judge_cache import JudgmentCache
 from fine_tune.evaluation.judges import CachedJudge, make_judge
 from fine_tune.evaluation.loss import eval_loss, run_convergence
+from fine_tune.evaluation.reasoning import reasoning_measures
 from fine_tune.evaluation.winrate import judge_pairs, summarize
 from fine_tune.outputs import write_text_atomic
 
@@ -38,6 +39,8 @@ class EvalTarget:
     run_dir: Path
     cache_dir: str | None
     seed: int
+    max_new_tokens: int  # the generation budget (generations.reference_budget unless eval.max_new_tokens)
+    response: str = "cot"  # the run's own response format: its held-out loss is scored in it
     max_length: int = 1024
     reuse_generations: bool = True  # False right after training: the model is new
 
@@ -46,14 +49,21 @@ def evaluate(eval_cfg, target: EvalTarget, stages: dict, base_records: list[dict
     """All measures of `target`; returns (results for metrics.json["eval"], W&B sample rows)."""
     loader = functools.cache(target.model_loader)  # loaded at most once, and only if needed
     folder = target.run_dir / "generations"
-    records = generations_for(loader, target.rows, eval_cfg, target.label, folder, target.reuse_generations)
+    records = generations_for(loader, target.rows, eval_cfg, target.label, folder, target.max_new_tokens,
+                              target.reuse_generations)
     # a bad baseline fails now, before the loss pass loads the model
     baseline = baseline_responses(str(eval_cfg.baseline), records, target.run_dir, base_records) \
         if eval_cfg.baseline else None
-    results: dict = {"prompts": len(records), "accuracy": checker_accuracy(records)}
+    results: dict = {"prompts": len(records), "accuracy": checker_accuracy(records),
+                     "reasoning": reasoning_measures(records),
+                     "generation": {"max_new_tokens": target.max_new_tokens,
+                                    "budget": "eval.max_new_tokens" if eval_cfg.max_new_tokens else "references + 25%",
+                                    "cut_off": _share(r.get("cut_off") for r in records)}}
     if eval_cfg.loss:
         model, tokenizer = loader()
-        results["loss"] = eval_loss(model, tokenizer, target.rows, eval_cfg.batch_size, target.max_length)
+        results["loss"], per_row = eval_loss(model, tokenizer, target.rows, eval_cfg.batch_size, target.max_length,
+                                             target.response)
+        _write_jsonl(target.run_dir / "eval" / f"{target.label}_loss.jsonl", per_row)
     results["convergence"] = run_convergence(stages, eval_cfg.convergence_tolerance)
     judge_kind = str(getattr(eval_cfg.judge.kind, "value", eval_cfg.judge.kind))
     client = None
@@ -81,11 +91,19 @@ def _winrate(eval_cfg, target: EvalTarget, records, labelled_baseline, client) -
     summary = summarize(outcomes, eval_cfg.bootstrap_samples, eval_cfg.confidence_level, target.seed)
     summary.update(baseline=label, judge=judge.name, judge_calls=judge.calls,
                    unmatched=len(records) - len(pairs))  # prompts the baseline has no answer for
-    path = target.run_dir / "eval" / f"{target.label}_judgments.jsonl"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    write_text_atomic(path, "".join(json.dumps(o, ensure_ascii=False) + "\n" for o in outcomes))
+    _write_jsonl(target.run_dir / "eval" / f"{target.label}_judgments.jsonl", outcomes)
     log.info("WinRate vs %s (%s judge): %s", label, judge.name, summary["win_rate"])
     return summary, outcomes
+
+
+def _write_jsonl(path: Path, items: list[dict]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    write_text_atomic(path, "".join(json.dumps(item, ensure_ascii=False) + "\n" for item in items))
+
+
+def _share(flags) -> float | None:
+    flags = [bool(f) for f in flags if f is not None]
+    return sum(flags) / len(flags) if flags else None
 
 
 def _samples(records: list[dict], outcomes: list[dict], limit: int) -> list[list]:
@@ -112,10 +130,25 @@ def record(metrics: dict, results: dict, samples: list[list], tracker) -> None:
 def summary_metrics(results: dict, prefix: str = "eval") -> dict:
     """Flat W&B summary keys of one evaluation."""
     flat = {}
-    if results.get("accuracy"):
-        flat[f"{prefix}/checker_accuracy"] = results["accuracy"]["accuracy"]
+    accuracy = results.get("accuracy")
+    if accuracy:
+        flat[f"{prefix}/checker_accuracy"] = accuracy["accuracy"]
+        flat[f"{prefix}/checker_accuracy_ci_low"], flat[f"{prefix}/checker_accuracy_ci_high"] = \
+            accuracy["ci_low"], accuracy["ci_high"]
+        flat[f"{prefix}/constant_answer_floor"] = accuracy["floor"]
+        for skill, block in accuracy["per_skill"].items():
+            flat[f"{prefix}/checker_accuracy/{skill}"] = block["accuracy"]
+            flat[f"{prefix}/constant_answer_floor/{skill}"] = block["floor"]
+    for group in ("multi_step", "single_step"):
+        if results.get("reasoning"):
+            flat[f"{prefix}/{group}_accuracy"] = results["reasoning"][group]["accuracy"]
+    if results.get("reasoning"):
+        flat[f"{prefix}/valid_chains"] = results["reasoning"]["valid_chains"]
+    if results.get("generation"):
+        flat[f"{prefix}/cut_off"] = results["generation"]["cut_off"]
     if results.get("loss"):
         flat[f"{prefix}/loss"], flat[f"{prefix}/perplexity"] = results["loss"]["eval_loss"], results["loss"]["perplexity"]
+        flat[f"{prefix}/answer_loss"] = results["loss"]["answer_loss"]
     flat[f"{prefix}/convergence_epoch"] = results["convergence"]["epoch"]
     for key in ("win_rate", "ci_low", "ci_high", "position_consistency", "wins", "losses", "ties", "invalid"):
         if results.get("winrate"):
@@ -124,4 +157,4 @@ def summary_metrics(results: dict, prefix: str = "eval") -> dict:
         flat[f"{prefix}/deepeval_accuracy"] = results["deepeval"]["accuracy"]
         for name, m in results["deepeval"]["metrics"].items():
             flat[f"{prefix}/deepeval/{name}"] = m["mean_score"]
-    return flat
+    return {key: value for key, value in flat.items() if value is not None}

@@ -34,6 +34,17 @@ def resolve_source(model_cfg, cache_dir: str) -> str:
     raise UserError("no model given: set model.path=<folder>, model.name=<hub id>, or use model=tiny")
 
 
+def model_identity(source: str, model_cfg, backend: str) -> str:
+    """What names these base weights for caches of their outputs: a folder and its files' times, or hub id@revision."""
+    folder = Path(source)
+    if folder.is_dir():
+        stamps = sorted(f"{p.name}:{p.stat().st_mtime_ns}:{p.stat().st_size}" for p in folder.iterdir() if p.is_file())
+        where = f"{folder.resolve()}|{'|'.join(stamps)}"
+    else:
+        where = f"{source}@{model_cfg.revision or 'main'}"
+    return f"{where}|dtype={model_cfg.dtype}|4bit={model_cfg.load_in_4bit}|backend={backend}"
+
+
 def _tiny_spec(model_cfg):
     """model.tiny as its dataclass (a DictConfig when it comes from Hydra)."""
     from omegaconf import DictConfig, OmegaConf

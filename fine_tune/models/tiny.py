@@ -1,13 +1,18 @@
 """The embedded base model: a small Llama trained from scratch on the embedded corpus.
 
-Fine-tuning should start from a model that already knows the language of its
-world, as a real base model does, so the build has two parts: a byte-level BPE
-tokenizer trained on the corpus, then a short causal-LM pre-training pass
-(TRL's SFTTrainer on packed plain text). The result is cached under
-`<cache_dir>/models/tiny-<key>`, the key a hash of the model's settings, and
-written to a temporary folder first so an interrupted build leaves no
-half-model behind. A folder without its completion marker, or one that fails
+Fine-tuning should start from a model that already knows the facts of its world, as a
+real base model does, so the build has two parts: a byte-level BPE tokenizer trained
+on the corpus, then a causal-LM pre-training pass (TRL's SFTTrainer on packed plain
+text). The result is cached under `<cache_dir>/models/tiny-<key>`, the key a hash of the
+model's settings, and written to a temporary folder first so an interrupted build
+leaves no half-model behind. A folder without its completion marker, or one that fails
 to load, is rebuilt.
+
+The default model's pre-training takes hours on 2 CPU cores, so its build ships with
+the package (`embedded_base/`: weights, tokenizer and the marker, whose `key` is this
+recipe's cache key and whose `weights_sha256` fingerprints the weights). A config whose
+key matches uses it as it is; any other config builds its own. `fine-tune-base`
+(fine_tune.models.build_cli) rebuilds it, and `--ship` writes it back into the package.
 """
 
 from __future__ import annotations
@@ -27,8 +32,11 @@ from fine_tune.outputs import file_lock, write_folder_atomic
 log = logging.getLogger(__name__)
 
 MARKER = "fine_tune_build.json"
+WEIGHTS = "model.safetensors"
 # Bump when the build recipe changes in a way the settings do not show.
-RECIPE_VERSION = 1
+RECIPE_VERSION = 2  # 2: a space joins the digit after it; corpus pages of worked facts; seq 256
+SHIPPED = Path(__file__).resolve().parent / "embedded_base"
+TOKENIZER_DOCUMENTS = 20000  # the BPE merges settle long before the corpus ends: train them on its start
 
 
 def cache_key(spec: TinyModelConfig) -> str:
@@ -43,25 +51,50 @@ def is_complete(folder: Path, key: str) -> bool:
         return False
 
 
+def weights_sha256(folder: Path) -> str:
+    digest = hashlib.sha256()
+    with open(folder / WEIGHTS, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def shipped_build(key: str) -> Path | None:
+    """The packaged build when it is this recipe's (same key) and its weights are the ones it recorded."""
+    if not is_complete(SHIPPED, key):
+        return None
+    try:
+        recorded = json.loads((SHIPPED / MARKER).read_text()).get("weights_sha256")
+        return SHIPPED if recorded == weights_sha256(SHIPPED) else None
+    except OSError:
+        return None
+
+
 def _build_lock(folder: Path):
     """Serialise builds of one model: jobs of a parallel sweep share the cache."""
     return file_lock(folder.parent / f".{folder.name}.lock")
 
 
-def tiny_model_dir(spec: TinyModelConfig, cache_dir: str | Path, rebuild: bool = False) -> Path:
+def tiny_model_dir(spec: TinyModelConfig, cache_dir: str | Path, rebuild: bool = False,
+                   snapshots: dict[int, Path] | None = None) -> Path:
     """The folder of the built tiny model, building it first if needed.
 
     Args:
         spec: the model's settings (model.tiny); they make the cache key.
         cache_dir: the cache root (cfg.cache_dir).
-        rebuild: build again even if a complete folder exists (it failed to load).
+        rebuild: build again even if a complete folder (or the packaged build) exists.
+        snapshots: when it builds, step -> folder for the model part-way (see `build`).
     """
     key = cache_key(spec)
     folder = Path(cache_dir).expanduser() / "models" / f"tiny-{key}"
+    if not rebuild and not is_complete(folder, key) and shipped_build(key) is not None:
+        return SHIPPED
 
     def write(staging: Path) -> None:
-        _build(spec, staging)
-        (staging / MARKER).write_text(json.dumps({"key": key, "settings": dataclasses.asdict(spec)}, indent=2))
+        stats = build(spec, staging, snapshots)
+        marker = {"key": key, "recipe": RECIPE_VERSION, "settings": dataclasses.asdict(spec),
+                  "weights_sha256": weights_sha256(staging), "pretraining": stats}
+        (staging / MARKER).write_text(json.dumps(marker, indent=2))
 
     if world_size() > 1:
         # A multi-process job: every process takes part in the (data-parallel) pre-training,
@@ -82,7 +115,13 @@ def tiny_model_dir(spec: TinyModelConfig, cache_dir: str | Path, rebuild: bool =
     return folder
 
 
-def _build(spec: TinyModelConfig, out: Path) -> None:
+def build(spec: TinyModelConfig, out: Path, snapshots: dict[int, Path] | None = None) -> dict:
+    """Train the tokenizer, pre-train the model, save both into `out`; returns the pre-training's figures.
+
+    Args:
+        snapshots: step -> folder: the model as it is after that step is saved there too (the
+            capacity benchmark reads accuracy against tokens seen off one run this way).
+    """
     import torch
     from transformers import LlamaConfig, LlamaForCausalLM
 
@@ -90,7 +129,7 @@ def _build(spec: TinyModelConfig, out: Path) -> None:
     from fine_tune.models.tokenizer import train_tokenizer
 
     corpus = build_corpus(seed=spec.seed, size=spec.corpus_size)
-    tokenizer = train_tokenizer(corpus, spec.vocab_size)
+    tokenizer = train_tokenizer(corpus[:TOKENIZER_DOCUMENTS], spec.vocab_size)
     torch.manual_seed(spec.seed)
     config = LlamaConfig(
         vocab_size=len(tokenizer),
@@ -106,17 +145,26 @@ def _build(spec: TinyModelConfig, out: Path) -> None:
         bos_token_id=None,
     )
     model = LlamaForCausalLM(config)
-    _pretrain(model, tokenizer, corpus, spec, out)
     model.generation_config.eos_token_id = tokenizer.eos_token_id
     model.generation_config.pad_token_id = tokenizer.pad_token_id
+    stats = _pretrain(model, tokenizer, corpus, spec, out, snapshots or {})
     model.save_pretrained(out)
     tokenizer.save_pretrained(out)
+    return {**stats, "parameters": model.num_parameters(), "corpus_documents": len(corpus)}
 
 
-def _pretrain(model, tokenizer, corpus: list[str], spec: TinyModelConfig, out: Path) -> None:
-    """Causal-LM pre-training on packed corpus text, through TRL's SFTTrainer."""
+def _pretrain(model, tokenizer, corpus: list[str], spec: TinyModelConfig, out: Path,
+              snapshots: dict[int, Path]) -> dict:
+    """Causal-LM pre-training on packed corpus text, through TRL's SFTTrainer; returns its figures."""
     from datasets import Dataset
+    from transformers import TrainerCallback
     from trl import SFTConfig, SFTTrainer
+
+    class Snapshot(TrainerCallback):
+        def on_step_end(self, args, state, control, model=None, **kwargs):
+            if state.global_step in snapshots:
+                model.save_pretrained(snapshots[state.global_step])
+                tokenizer.save_pretrained(snapshots[state.global_step])
 
     args = SFTConfig(
         output_dir=str(out / "_pretrain"),
@@ -143,9 +191,15 @@ def _pretrain(model, tokenizer, corpus: list[str], spec: TinyModelConfig, out: P
         args=args,
         train_dataset=Dataset.from_dict({"text": corpus}),
         processing_class=tokenizer,
+        callbacks=[Snapshot()] if snapshots else None,
     )
-    trainer.train()
+    result = trainer.train()
     shutil.rmtree(out / "_pretrain", ignore_errors=True)
+    losses = [h["loss"] for h in trainer.state.log_history if "loss" in h]
+    return {"steps": trainer.state.global_step, "tokens": trainer.state.num_input_tokens_seen or
+            spec.pretrain_steps * spec.pretrain_batch_size * spec.pretrain_seq_length,
+            "first_loss": losses[0] if losses else None, "final_loss": losses[-1] if losses else None,
+            "runtime_s": result.metrics.get("train_runtime"), "device": "cuda" if _cuda() else "cpu"}
 
 
 def _cuda() -> bool:

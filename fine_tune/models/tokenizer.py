@@ -1,20 +1,25 @@
 """A byte-level BPE tokenizer trained locally with `tokenizers`, with a ChatML template.
 
 Digits are split one per token (as Llama 3 and Qwen do) so that a tiny model
-can learn arithmetic digit by digit instead of memorising number tokens.
+can learn arithmetic digit by digit instead of memorising number tokens. A
+space stays with the word or digit after it (`" 7"` is one token), as GPT-2's
+pattern keeps it with words: the list `3, 1, 2` costs 2 tokens an element, not 3.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
 
-from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+from tokenizers import Regex, Tokenizer, decoders, models, pre_tokenizers, trainers
 from transformers import PreTrainedTokenizerFast
 
 END_OF_TEXT = "<|endoftext|>"
 IM_START = "<|im_start|>"
 IM_END = "<|im_end|>"
 PAD = "<|pad|>"
+# Pieces BPE may merge within, never across: a space and a word, a space and ONE digit,
+# a space and a run of punctuation, runs of whitespace (GPT-2's pattern, digits one by one).
+PRETOKEN_PATTERN = r" ?\p{L}+| ?\p{N}| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+"
 
 # ChatML with {% generation %} markers, so TRL's assistant_only_loss can find
 # the assistant tokens.
@@ -39,7 +44,8 @@ def train_tokenizer(texts: Iterable[str], vocab_size: int) -> PreTrainedTokenize
     """
     tok = Tokenizer(models.BPE())
     tok.pre_tokenizer = pre_tokenizers.Sequence(
-        [pre_tokenizers.Digits(individual_digits=True), pre_tokenizers.ByteLevel(add_prefix_space=False)]
+        [pre_tokenizers.Split(Regex(PRETOKEN_PATTERN), behavior="isolated"),
+         pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=False)]
     )
     tok.decoder = decoders.ByteLevel()
     trainer = trainers.BpeTrainer(

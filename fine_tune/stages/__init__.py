@@ -22,6 +22,16 @@ from fine_tune.stages.sft import run_sft
 RUNNERS = {"sft": run_sft, "sft_cot": run_sft, "thinking": run_sft, "dpo": run_dpo, "grpo": run_grpo}
 
 
+def response_format(cfg) -> str:
+    """What the run's model learns to write: its last supervised stage's response, else `cot`.
+
+    DPO's chosen answers and GRPO's rewarded ones are reasoning then `Answer:`, so a chain
+    without an SFT stage writes the cot format too. The held-out loss is scored in it.
+    """
+    supervised = [cfg.method[name].response for name in cfg.method if "response" in cfg.method[name]]
+    return str(getattr(supervised[-1], "value", supervised[-1])) if supervised else "cot"
+
+
 def max_length(cfg) -> int:
     """The longest sequence any selected stage trains on (Unsloth sizes its kernels by it)."""
     return max(int(cfg.method[name].max_length) for name in cfg.method)

@@ -23,10 +23,10 @@ from fine_tune.data.skills.checking import check, plausible_wrong
 # more; units (~1,480), format (~1,580) and weekday (1,064) keep >= 8% each without using
 # up more than ~3/4 of their space (9,435 x 0.12 = 1,132; x 0.085 = 802).
 SKILLS: list[Skill] = [
-    Skill("arith", arith.generate, arith.facts, 0.225),
+    Skill("arith", arith.generate, arith.facts, 0.225, multi_step=True),  # 2-3 chained operations
     Skill("units", units.generate, units.facts, 0.12),
     Skill("lists", lists.generate, lists.facts, 0.225),
-    Skill("weekday", weekday.generate, weekday.facts, 0.085),
+    Skill("weekday", weekday.generate, weekday.facts, 0.085, multi_step=True),  # whole weeks, then day by day
     Skill("minmax", minmax.generate, minmax.facts, 0.225),
     Skill("format", answer_format.generate, answer_format.facts, 0.12),
 ]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import random
 
+from fine_tune.data.skills.arith import drill
 from fine_tune.data.skills.base import Problem, WORDS
 
 _JSON = ["What is {a} {op} {b}? Reply as JSON with key answer.",
@@ -42,7 +43,15 @@ def generate(rng: random.Random) -> Problem:
 
 
 def facts(rng: random.Random) -> str:
-    a, op, b, r = _sum_pair(rng)
+    """A sum or difference written as JSON, and a word in capitals spelled letter by letter; or a worksheet of sums."""
+    if rng.random() < 0.5:
+        return drill(rng, top=30, step_top=30)  # the JSON questions' operands: 0-30
+    out = []
+    for _ in range(rng.randint(1, 2)):
+        a, op, b, r = _sum_pair(rng)
+        out.append(rng.choice([f'{a} {op} {b} = {r}. As a JSON object with the key answer it is {{"answer": {r}}}.',
+                               f'The result of {a} {op} {b} is {r}, which JSON writes as {{"answer": {r}}}.']))
     w = rng.choice(WORDS)
-    return (f'{a} {op} {b} = {r}. As a JSON object with the key answer it is written {{"answer": {r}}}. '
-            f"The word {w} in capital letters is {w.upper()}, spelled {'-'.join(w.upper())}.")
+    out.append(f"The word {w} in capital letters is {w.upper()}, spelled {'-'.join(w.upper())}.")
+    rng.shuffle(out)
+    return " ".join(out)

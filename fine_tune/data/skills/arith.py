@@ -48,15 +48,50 @@ def generate(rng: random.Random) -> Problem:
     return Problem(" ".join(text), str(prev), "\n".join(cot), number_spec(prev), key)
 
 
+_GOT = {"+": ["buys {n} more", "finds {n} more", "gets {n} more", "is given {n} more"],
+        "-": ["gives away {n}", "loses {n}", "sells {n}", "eats {n}"]}
+_SO = ["so now {p} has {eq} {obj}", "which makes {eq} {obj}", "and {eq}, so {p} has {r} {obj}", "so {p} has {eq} {obj}"]
+
+
+def drill(rng: random.Random, top: int, step_top: int) -> str:
+    """A worksheet: 6-12 lines `a + b = c.` / `a - b = c.` with a up to `top`, b up to `step_top`, never below 0.
+
+    Sums are facts to learn by heart at this size: ~1,000 of them in the stories' range,
+    each seen many times over a corpus that drills them as a school worksheet does.
+    """
+    lines = []
+    for _ in range(rng.randint(6, 12)):
+        a, b = rng.randint(0, top), rng.randint(1, step_top)
+        if rng.random() < 0.5:
+            lines.append(f"{a} + {b} = {a + b}.")
+        else:
+            a = max(a, b)
+            lines.append(f"{a} - {b} = {a - b}.")
+    return "\n".join(lines)
+
+
 def facts(rng: random.Random) -> str:
+    """A worked story in prose (every step an equation inside a sentence), or a worksheet of sums.
+
+    The story's verbs are the prompts' verbs, so a model that read the corpus knows
+    that "buys 4 more" adds and "loses 4" subtracts before any instruction tuning.
+    """
+    if rng.random() < 0.5:
+        return drill(rng, top=50, step_top=9)  # totals stay under 47 + 9
     (name, pron), obj = rng.choice(NAMES), rng.choice(OBJECTS)
     start, steps = _arith_steps(rng)
-    out = [f"{name} has {start} {obj}."]
+    out, prev = [f"{name} has {start} {obj}."], start
     for op, n, result in steps:
-        verb = "gets" if op == "+" else "gives away"
-        things = obj if result != 1 else obj[:-1]  # every object's plural is singular + "s"
-        out.append(f"{pron.capitalize()} {verb} {n}, so now {pron} has {result} {things}.")
-    a, b = rng.randint(0, 20), rng.randint(0, 20)
-    hi, lo = max(a, b), min(a, b)
-    out.append(f"{a} plus {b} is {a + b}, and {a} + {b} = {a + b}. {hi} minus {lo} is {hi - lo}.")
+        eq = f"{prev} {op} {n} = {result}"
+        so = rng.choice(_SO).format(p=pron, eq=eq, r=result, obj=obj)
+        out.append(f"{pron.capitalize()} {rng.choice(_GOT[op]).format(n=n)}, {so}.")
+        prev = result
+    out.append(f"In the end {name} has {prev} {obj}.")
+    for _ in range(rng.randint(1, 3)):
+        a, b = rng.randint(0, 50), rng.randint(1, 9)
+        if rng.random() < 0.5:
+            out.append(rng.choice([f"{a} plus {b} is {a + b}.", f"{a} + {b} = {a + b}."]))
+        else:
+            a = max(a, b)
+            out.append(rng.choice([f"{a} minus {b} is {a - b}.", f"{a} - {b} = {a - b}."]))
     return " ".join(out)

@@ -41,12 +41,17 @@ class Problem:
 
 @dataclass(frozen=True)
 class Skill:
-    """A named skill: a problem generator, a corpus-document generator and its share of the rows."""
+    """A named skill: a problem generator, a corpus-document generator and its share of the rows.
+
+    `multi_step`: the answer needs a chain of intermediate results, each computed from the
+    one before (the reasoning measure of fine_tune.evaluation.reasoning reads it).
+    """
 
     name: str
     generate: Callable[[random.Random], Problem]
     facts: Callable[[random.Random], str]
     weight: float = 1.0
+    multi_step: bool = False
 
 
 def fmt_list(xs: list[int]) -> str:

@@ -42,7 +42,16 @@ def generate(rng: random.Random) -> Problem:
 
 
 def facts(rng: random.Random) -> str:
+    """How a list is sorted by insertion and read backwards, in prose."""
     xs = digits(rng, 3, 5)
-    return (f"The numbers {fmt_list(xs)} in order from smallest to largest are {fmt_list(sorted(xs))}. "
-            f"Written backwards, the list {fmt_list(xs)} becomes {fmt_list(xs[::-1])}. "
-            f"The first number is {xs[0]} and the last number is {xs[-1]}.")
+    done, steps = [xs[0]], []
+    for x in xs[1:]:
+        done = sorted(done + [x])
+        steps.append(f"add {x} to get {fmt_list(done)}")
+    out = [f"To sort {fmt_list(xs)} from smallest to largest, start with {xs[0]}, then {', then '.join(steps)}.",
+           f"So {fmt_list(xs)} in increasing order is {fmt_list(sorted(xs))}."]
+    ys = digits(rng, 3, 5)
+    out.append(rng.choice([f"Read from the end, the list {fmt_list(ys)} becomes {fmt_list(ys[::-1])}.",
+                           f"Written backwards, {fmt_list(ys)} is {fmt_list(ys[::-1])}."]))
+    rng.shuffle(out)
+    return " ".join(out)

@@ -34,7 +34,14 @@ def generate(rng: random.Random) -> Problem:
 
 
 def facts(rng: random.Random) -> str:
+    """A list put in order with its largest and smallest, and a count done by marking each number."""
     xs = digits(rng, 3, 5, top=20)
     ys, t = [rng.randint(0, 5) for _ in range(rng.randint(5, 7))], rng.randint(0, 5)
-    return (f"Among {fmt_list(xs)}, the largest number is {max(xs)} and the smallest is {min(xs)}. "
-            f"In the list {fmt_list(ys)}, the number {t} appears {ys.count(t)} times.")
+    marks = ", ".join(f"{y} {'yes' if y == t else 'no'}" for y in ys)
+    n = ys.count(t)
+    out = [f"In order, {fmt_list(xs)} is {fmt_list(sorted(xs))}, so the largest number is {max(xs)} "
+           f"and the smallest is {min(xs)}.",
+           f"To count the {t}s in {fmt_list(ys)}, mark each number: {marks}. The number {t} appears "
+           f"{n} {'time' if n == 1 else 'times'}."]
+    rng.shuffle(out)
+    return " ".join(out)

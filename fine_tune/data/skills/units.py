@@ -72,9 +72,18 @@ def generate(rng: random.Random) -> Problem:
 
 
 def facts(rng: random.Random) -> str:
-    unit, n, _, _, smalls = _unit_pick(rng)
-    big, factor = unit[0], unit[4]
-    m = rng.randint(1, unit[5])
-    return (f"1 {big} is {factor} {smalls}. {plural(n, big, unit[1])} is {n * factor} {smalls}, "
-            f"because {n} x {factor} = {n * factor}. {plural(m, big, unit[1])} is {m * factor} {smalls}, "
-            f"and {m * factor} {smalls} is {m * factor} / {factor} = {plural(m, big, unit[1])}.")
+    """A unit's factor, then 2-3 amounts converted both ways with the product or quotient written out."""
+    unit, _, _, _, smalls = _unit_pick(rng)
+    big, bigs, factor = unit[0], unit[1], unit[4]
+    out = [rng.choice([f"1 {big} is {factor} {smalls}.", f"There are {factor} {smalls} in 1 {big}.",
+                       f"{factor} {smalls} make 1 {big}."])]
+    for _ in range(rng.randint(2, 3)):
+        n = rng.randint(1, unit[5])
+        m, amount = n * factor, plural(n, big, bigs)
+        if rng.random() < 0.5:
+            out.append(rng.choice([f"So {amount} is {n} x {factor} = {m} {smalls}.",
+                                   f"To turn {amount} into {smalls}, multiply: {n} x {factor} = {m}."]))
+        else:
+            out.append(rng.choice([f"And {m} {smalls} is {m} / {factor} = {amount}.",
+                                   f"To turn {m} {smalls} into {bigs}, divide: {m} / {factor} = {n}."]))
+    return " ".join(out)

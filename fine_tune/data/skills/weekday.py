@@ -62,11 +62,20 @@ def generate(rng: random.Random) -> Problem:
 
 
 def facts(rng: random.Random) -> str:
-    start, k, weeks = rng.randrange(7), rng.randint(2, 6), rng.randint(1, _MAX_WEEKS)
-    order = f"The days of the week in order are {', '.join(DAYS)}. After Sunday comes Monday again. "
-    return ((order if rng.random() < 0.5 else "") +
-            f"The day after {DAYS[start]} is {DAYS[(start + 1) % 7]}, and the day before it is "
-            f"{DAYS[(start - 1) % 7]}. {k} days after {DAYS[start]} is {DAYS[(start + k) % 7]}. "
-            f"{k} days before {DAYS[start]} is {DAYS[(start - k) % 7]}. "
-            f"{7 * weeks + k} days is {plural(weeks, 'week', 'weeks')} and {k} days, and "
-            f"{plural(weeks, 'week', 'weeks')} after {DAYS[start]} is {DAYS[start]} again.")
+    """Day order, an offset split into weeks and days, and the days counted one by one."""
+    start, sign = rng.randrange(7), rng.choice([1, -1])
+    weeks, rest = rng.randint(0, _MAX_WEEKS), rng.randint(1, 6)
+    offset, way = 7 * weeks + rest, "after" if sign > 0 else "before"
+    end = DAYS[(start + sign * offset) % 7]
+    out = []
+    if rng.random() < 0.3:
+        out.append(f"The days of the week in order are {', '.join(DAYS)}. After Sunday comes Monday again.")
+    out.append(f"The day after {DAYS[start]} is {DAYS[(start + 1) % 7]}, and the day before it is "
+               f"{DAYS[(start - 1) % 7]}.")
+    if weeks:
+        out.append(f"{plural(offset, 'day', 'days')} is {_span(weeks, rest)}. Whole weeks keep the day: "
+                   f"{plural(weeks, 'week', 'weeks')} {way} {DAYS[start]} is {DAYS[start]} again.")
+    counted = ", ".join(_walk(start, rest, sign))
+    out.append(f"Counting {rest} {'forward' if sign > 0 else 'back'} from {DAYS[start]} gives {counted}, "
+               f"so {plural(offset, 'day', 'days')} {way} {DAYS[start]} is {end}.")
+    return " ".join(out)

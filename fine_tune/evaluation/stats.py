@@ -1,0 +1,109 @@
+"""The statistics a method comparison needs (../shared/docs/EVALUATION.md), on scipy and numpy.
+
+- `wilson`: a 95% interval for one accuracy k/n that stays inside [0, 1] at 0/n and n/n.
+- `mcnemar`: the exact McNemar test on paired correctness (prompts one method got right
+  and the other wrong; prompts both got right or both wrong carry no information).
+- `paired_bootstrap`: the accuracy difference of two methods on the same prompts with a
+  percentile interval, resampling prompt indices (the same ones for both); with several
+  training seeds a two-level bootstrap resamples the seeds as well.
+- `detectable_difference`: the smallest difference McNemar at alpha 0.05 and 80% power
+  could have seen, roughly 2.8 * sqrt(d / n) for a discordant share d over n prompts.
+- `holm`: Holm's step-down correction of several p-values (family-wise error at alpha).
+
+Everything is seeded: the same inputs and seed give the same numbers.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+import numpy as np
+
+Z_POWER = 2.8  # z(1 - 0.05/2) + z(0.80) = 1.96 + 0.84: alpha 0.05, two-sided, 80% power
+
+
+def wilson(correct: int, total: int, level: float = 0.95) -> tuple[float, float] | tuple[None, None]:
+    """Wilson score interval of correct/total; (None, None) with no trials."""
+    if total <= 0:
+        return None, None
+    from scipy.stats import binomtest  # scipy.stats costs ~0.4 s to import: only where used
+
+    ci = binomtest(int(correct), int(total)).proportion_ci(confidence_level=level, method="wilson")
+    return float(ci.low), float(ci.high)
+
+
+def discordant(a: Sequence[bool], b: Sequence[bool]) -> tuple[int, int]:
+    """(b, c): prompts A got right and B wrong, and the reverse."""
+    if len(a) != len(b):
+        raise ValueError(f"paired results differ in length: {len(a)} and {len(b)}")
+    only_a = sum(1 for x, y in zip(a, b) if x and not y)
+    only_b = sum(1 for x, y in zip(a, b) if y and not x)
+    return only_a, only_b
+
+
+def mcnemar(only_a: int, only_b: int) -> float:
+    """Exact two-sided McNemar p-value: under no difference, only_a ~ Binomial(only_a + only_b, 1/2).
+
+    No discordant prompt at all is no evidence either way: p = 1.
+    """
+    n = only_a + only_b
+    if n == 0:
+        return 1.0
+    from scipy.stats import binomtest
+
+    return float(binomtest(only_a, n, 0.5).pvalue)
+
+
+def paired_bootstrap(a: np.ndarray, b: np.ndarray, samples: int = 2000, level: float = 0.95,
+                     seed: int = 0) -> tuple[float, float, float]:
+    """(mean(a - b), low, high): the paired difference with a percentile bootstrap interval.
+
+    Args:
+        a, b: per-prompt scores of the two methods, shape (prompts,) for one seed each or
+            (seeds, prompts) for several seeds on the same prompts. With seeds, every resample
+            draws seeds with replacement and then prompts with replacement (a two-level
+            bootstrap), since seed-to-seed variance of fine-tuning is often larger than
+            prompt sampling noise.
+        samples: bootstrap resamples.
+        level: the interval's coverage.
+        seed: the resampling seed.
+    """
+    a, b = np.atleast_2d(np.asarray(a, dtype=float)), np.atleast_2d(np.asarray(b, dtype=float))
+    if a.shape != b.shape:
+        raise ValueError(f"paired scores differ in shape: {a.shape} and {b.shape}")
+    diff = a - b  # (seeds, prompts); the seeds of A and B are paired by position
+    point = float(diff.mean())
+    seeds, prompts = diff.shape
+    if prompts == 0:
+        return float("nan"), float("nan"), float("nan")
+    rng = np.random.default_rng(seed)
+    seed_idx = rng.integers(0, seeds, size=(samples, seeds)) if seeds > 1 else np.zeros((samples, 1), dtype=int)
+    prompt_idx = rng.integers(0, prompts, size=(samples, prompts))
+    # resample r: rows seed_idx[r], and within them the columns prompt_idx[r]
+    means = diff[seed_idx[:, :, None], prompt_idx[:, None, :]].mean(axis=(1, 2))
+    tail = (1 - level) / 2 * 100
+    low, high = np.percentile(means, [tail, 100 - tail])
+    return point, float(low), float(high)
+
+
+def detectable_difference(only_a: int, only_b: int, prompts: int) -> float | None:
+    """The smallest |accuracy difference| McNemar could detect here: 2.8 * sqrt(d / n).
+
+    d is the observed discordant share; with no discordant prompt, one discordant prompt
+    is assumed (the least the data could have shown). None without prompts.
+    """
+    if prompts <= 0:
+        return None
+    share = max(only_a + only_b, 1) / prompts
+    return Z_POWER * math.sqrt(share / prompts)
+
+
+def holm(p_values: Sequence[float]) -> list[float]:
+    """Holm-adjusted p-values, in the input order: reject claim i when adjusted[i] <= alpha."""
+    order = sorted(range(len(p_values)), key=lambda i: p_values[i])
+    adjusted, running = [0.0] * len(p_values), 0.0
+    for rank, i in enumerate(order):
+        running = max(running, min(1.0, (len(p_values) - rank) * p_values[i]))
+        adjusted[i] = running
+    return adjusted
