@@ -87,14 +87,19 @@ def load_unsloth(source: str, model_cfg, max_seq_length: int):
     """(model, tokenizer) through Unsloth's FastLanguageModel."""
     from unsloth import FastLanguageModel  # patches transformers/TRL/PEFT: only on this path
 
+    from fine_tune.models.templates import apply_chat_template
+
     dtype = None if model_cfg.dtype == "auto" else getattr(__import__("torch"), model_cfg.dtype)
-    return FastLanguageModel.from_pretrained(
+    model, tokenizer = FastLanguageModel.from_pretrained(
         model_name=source,
         max_seq_length=max_seq_length,
         dtype=dtype,  # None: Unsloth picks bf16 where the GPU has it
         load_in_4bit=model_cfg.load_in_4bit,
         trust_remote_code=model_cfg.trust_remote_code,
+        revision=model_cfg.revision,
     )
+    apply_chat_template(model, tokenizer, model_cfg.chat_template, source)
+    return model, tokenizer
 
 
 def unsloth_lora(model, lora, seed: int):

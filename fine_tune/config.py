@@ -133,6 +133,9 @@ class ModelConfig:
     dtype: str = "auto"  # auto | float32 | bfloat16 | float16
     load_in_4bit: bool = False  # QLoRA (GPU backends only)
     trust_remote_code: bool = False  # off unless you trust the model's repository
+    # A chat template for a base model without one, or to replace the one it has: chatml,
+    # llama3, a Jinja file or Jinja text (fine_tune.models.templates). None: the tokenizer's own.
+    chat_template: Optional[str] = None
 
 
 @dataclass
@@ -229,6 +232,10 @@ class DataConfig:
     # raise: a malformed row stops the load, naming file and line;
     # skip: it goes to the rejects file with its reason.
     on_error: str = "raise"
+    # A sentence appended to every prompt asking for the final-answer line, for sources whose
+    # prompts never ask for a format (GSM8K): off, default (fine_tune.chat.BUILTIN_INSTRUCTION),
+    # or your own text. Training, generation and GRPO all see the same prompt (fine_tune.chat).
+    answer_instruction: Optional[str] = None
 
 
 class BackendName(str, Enum):
@@ -265,6 +272,9 @@ class JudgeConfig:
 class EvalConfig:
     enabled: bool = True  # false: train and save only (benchmarks, quick iterations)
     max_prompts: Optional[int] = None  # None: every eval prompt; a cap is a sample stratified by skill
+    # Rows of the held-out loss and of the trainers' own evaluation (a large test split costs
+    # minutes a stage); None: every eval row. Stratified by skill like max_prompts.
+    max_loss_rows: Optional[int] = None
     # None: the longest eval reference in the run's response format, plus a quarter
     # (a budget below the references cuts answers off before their final line)
     max_new_tokens: Optional[int] = None

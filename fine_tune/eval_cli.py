@@ -55,7 +55,9 @@ def load_run_config(run_dir: Path, overrides: list[str]):
 def reevaluate(run_dir: Path, overrides: list[str]) -> dict:
     """Evaluate `run_dir` again under its config plus `overrides`; returns the new eval results."""
     from fine_tune.data.pipeline import load_splits
-    from fine_tune.evaluation.generations import eval_rows, generations_for, reference_budget
+    from fine_tune.chat import answer_instruction
+    from fine_tune.evaluation.generations import Decoding, generations_for, reference_budget
+    from fine_tune.evaluation.sampling import eval_rows, loss_rows
     from fine_tune.evaluation.suite import EvalTarget, evaluate, record
     from fine_tune.export import load_run_model
     from fine_tune.stages import max_length, response_format
@@ -66,17 +68,20 @@ def reevaluate(run_dir: Path, overrides: list[str]) -> dict:
     if metrics.get("status") != "finished":
         raise UserError(f"{run_dir} has status '{metrics.get('status')}': only a finished run can be evaluated "
                         "(run its command again to finish it)")
-    rows = eval_rows(load_splits(cfg.data, cfg.cache_dir, show_progress=False).eval, cfg.eval)
+    held_out = load_splits(cfg.data, cfg.cache_dir, show_progress=False).eval
+    rows = eval_rows(held_out, cfg.eval)
     tuned = functools.cache(lambda: load_run_model(run_dir))
     response = response_format(cfg)
     # the run's own budget, so its generations on disk are reused; computed afresh only when not recorded
     budget = cfg.eval.max_new_tokens or (metrics.get("eval") or {}).get("generation", {}).get("max_new_tokens") \
         or reference_budget(tuned()[1], rows, response)
+    decoding = Decoding(budget, answer_instruction(cfg.data.answer_instruction), cfg.eval.batch_size)
     base_records = None
     if cfg.eval.evaluate_base or cfg.eval.baseline == "base":
-        base_records = generations_for(lambda: load_run_model(run_dir, with_stages=False), rows, cfg.eval, "base",
-                                       run_dir / "generations", budget)
-    target = EvalTarget("tuned", tuned, rows, run_dir, cfg.cache_dir, cfg.seed, budget, response, max_length(cfg))
+        base_records = generations_for(lambda: load_run_model(run_dir, with_stages=False), rows, decoding, "base",
+                                       run_dir / "generations")
+    target = EvalTarget("tuned", tuned, rows, loss_rows(held_out, cfg.eval), run_dir, cfg.cache_dir, cfg.seed,
+                        decoding, response, max_length(cfg))
     results, samples = evaluate(cfg.eval, target, metrics["stages"], base_records)
     tracker = make_tracker(cfg, OmegaConf.to_container(cfg, resolve=True), run_dir,
                            metrics.get("wandb_group") or run_dir.name, run_dir.name)

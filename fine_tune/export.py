@@ -48,18 +48,22 @@ def load_run_model(run_dir: Path, with_stages: bool = True):
     Raises:
         UserError: `run_dir` is not a run folder, or a stage of it did not finish.
     """
-    from transformers import AutoModelForCausalLM, AutoTokenizer
+    from omegaconf import OmegaConf
 
+    from fine_tune.config import ModelConfig
+    from fine_tune.models.load import load_model
     from fine_tune.stages.chain import apply_saved
 
-    missing = [name for name in EXPECTED if not (run_dir / name).is_file()]
+    missing = [name for name in (*EXPECTED, ".hydra/config.yaml") if not (run_dir / name).is_file()]
     if missing:
         raise UserError(f"{run_dir} is not a fine-tune run folder: it has no {', '.join(missing)}")
     manifest = json.loads((run_dir / "manifest.json").read_text())
     metrics = json.loads((run_dir / "metrics.json").read_text())
     folders = _stage_folders(run_dir, metrics) if with_stages else []
-    model = AutoModelForCausalLM.from_pretrained(manifest["base_model"])
-    tokenizer = AutoTokenizer.from_pretrained(manifest["base_model"])
+    # the base as the run loaded it: its revision, remote-code choice, chat template, dtype and device
+    config = OmegaConf.load(run_dir / ".hydra" / "config.yaml")
+    model_cfg = OmegaConf.merge(OmegaConf.structured(ModelConfig), config.model)
+    model, tokenizer = load_model(manifest["base_model"], model_cfg, str(config.get("cache_dir", "")))
     for folder in folders:
         model = apply_saved(model, folder)
     return model, tokenizer

@@ -31,7 +31,9 @@ from fine_tune.data.pipeline import load_splits
 from fine_tune.data.report import write_report
 from fine_tune.errors import UserError, describe
 from fine_tune.evaluation.accuracy import checker_accuracy
-from fine_tune.evaluation.generations import eval_rows, generations_for, reference_budget, shared_path
+from fine_tune.chat import answer_instruction
+from fine_tune.evaluation.generations import Decoding, generations_for, reference_budget, shared_path
+from fine_tune.evaluation.sampling import eval_rows, loss_rows
 from fine_tune.evaluation.suite import EvalTarget, evaluate, record, summary_metrics
 from fine_tune.models.load import load_model, model_identity, resolve_source
 from fine_tune.outputs import build_manifest, write_json_atomic
@@ -39,7 +41,7 @@ from fine_tune.report import print_summary
 from fine_tune.stages import RUNNERS, check_available, max_length, requested_stages, response_format, save_and_merge
 from fine_tune.stages.chain import (apply_saved, finished_metrics, last_checkpoint, mark_done, stage_dir, stage_keys,
                                     stage_lock)
-from fine_tune.stages.common import StageContext
+from fine_tune.stages.common import StageContext, check_lora_settings
 from fine_tune.stages.guard import StageUnstable
 from fine_tune.tracking import NoTracker, make_tracker, sweep_group
 
@@ -61,6 +63,7 @@ def run(cfg: DictConfig) -> dict:
     _check_shared_run_dir()
     stages = list(cfg.method.keys())
     check_available(stages, requested_stages(HydraConfig.get().overrides.task))  # before anything loads
+    check_lora_settings(cfg)
     backend = resolve_backend(cfg.backend.name)
     source = resolve_source(cfg.model, cfg.cache_dir)  # a bad model.path fails before data work
 
@@ -134,16 +137,17 @@ def run_job(cfg: DictConfig) -> float:
 def _train_and_evaluate(cfg, stages, source, backend, model, tokenizer, splits, run_dir: Path, tracker,
                         metrics: dict) -> None:
     """Base score, the stages in order (each from the last one's merged weights), tuned score."""
-    rows = eval_rows(splits.eval, cfg.eval)
+    rows, scored = eval_rows(splits.eval, cfg.eval), loss_rows(splits.eval, cfg.eval)
     evaluating = cfg.eval.enabled and is_main()  # one process evaluates a multi-process job
     response = response_format(cfg)
-    budget = cfg.eval.max_new_tokens or reference_budget(tokenizer, rows, response)
+    decoding = Decoding(cfg.eval.max_new_tokens or reference_budget(tokenizer, rows, response),
+                        answer_instruction(cfg.data.answer_instruction), cfg.eval.batch_size)
     base_records = None
     if evaluating and (cfg.eval.evaluate_base or cfg.eval.baseline == "base"):
         # every job of a sweep starts from the same base: its generations are made once and shared
-        shared = shared_path(cfg.cache_dir, model_identity(source, cfg.model, backend), rows, budget)
-        base_records = generations_for(lambda: (model, tokenizer), rows, cfg.eval, "base", run_dir / "generations",
-                                       budget, reuse=False, shared=shared)
+        shared = shared_path(cfg.cache_dir, model_identity(source, cfg.model, backend), rows, decoding)
+        base_records = generations_for(lambda: (model, tokenizer), rows, decoding, "base", run_dir / "generations",
+                                       reuse=False, shared=shared)
         base_accuracy = checker_accuracy(base_records)
         if base_accuracy is not None:
             metrics["base"] = base_accuracy
@@ -163,8 +167,8 @@ def _train_and_evaluate(cfg, stages, source, backend, model, tokenizer, splits, 
                     return  # unstable: the later stages would start from broken weights
         if evaluating and cfg.eval.per_stage and index < len(stages):  # the last one is the final eval
             merged = model
-            target = EvalTarget(f"{index:02d}-{name}", lambda: (merged, tokenizer), rows, run_dir, cfg.cache_dir,
-                                cfg.seed, budget, response, max_length(cfg), reuse_generations=False)
+            target = EvalTarget(f"{index:02d}-{name}", lambda: (merged, tokenizer), rows, scored, run_dir,
+                                cfg.cache_dir, cfg.seed, decoding, response, max_length(cfg), reuse_generations=False)
             metrics["stages"][name]["eval"], _ = evaluate(cfg.eval, target, {name: metrics["stages"][name]},
                                                           base_records)
             tracker.log_summary(summary_metrics(metrics["stages"][name]["eval"], f"eval_after_{name}"))
@@ -175,8 +179,8 @@ def _train_and_evaluate(cfg, stages, source, backend, model, tokenizer, splits, 
     if not tracker.active:  # every stage was reused: the evaluation gets a W&B run of its own
         tracker.start_stage("eval", len(stages) + 1)
     if evaluating:
-        target = EvalTarget("tuned", lambda: (model, tokenizer), rows, run_dir, cfg.cache_dir, cfg.seed, budget,
-                            response, max_length(cfg), reuse_generations=False)
+        target = EvalTarget("tuned", lambda: (model, tokenizer), rows, scored, run_dir, cfg.cache_dir, cfg.seed,
+                            decoding, response, max_length(cfg), reuse_generations=False)
         record(metrics, *evaluate(cfg.eval, target, metrics["stages"], base_records), tracker)
     metrics["status"] = "finished"
 

@@ -16,6 +16,7 @@ from collections import Counter
 import pytest
 from datasketch import MinHash
 
+from fine_tune.answers import extract_answer, is_correct
 from fine_tune.data.curation.decontaminate import decontaminate
 from fine_tune.data.curation.dedup import near_dedup
 from fine_tune.data.curation.text import normalise, row_text, shingles
@@ -25,10 +26,8 @@ from fine_tune.data.embedded import (
     ROW_KEYS,
     build_corpus,
     build_world,
-    check_answer,
     cot_response,
     direct_response,
-    extract_answer,
     normalize_prompt,
     stratified_split,
     thinking_response,
@@ -187,13 +186,13 @@ def _wrong(row) -> list[str]:
 def test_checker_per_skill(world, skill):
     rows = [r for r in world.train_clean + world.eval if r["skill"] == skill]
     for row in rows:
-        assert all(check_answer(row, make(row)) for make in RESPONSES), row
+        assert all(is_correct(make(row), row) for make in RESPONSES), row
         for wrong in _wrong(row):
-            assert not check_answer(row, f"Answer: {wrong}"), (row, wrong)
-            assert not check_answer(row, f"<think>\n{row['cot']}\n</think>\nAnswer: {wrong}"), (row, wrong)
+            assert not is_correct(f"Answer: {wrong}", row), (row, wrong)
+            assert not is_correct(f"<think>\n{row['cot']}\n</think>\nAnswer: {wrong}", row), (row, wrong)
     # the check spec alone (dict or JSON string) is enough
-    assert check_answer(rows[0]["check"], direct_response(rows[0]))
-    assert check_answer(json.loads(rows[0]["check"]), direct_response(rows[0]))
+    assert is_correct(direct_response(rows[0]), rows[0]["check"])
+    assert is_correct(direct_response(rows[0]), json.loads(rows[0]["check"]))
 
 
 GARBAGE = ["", "Answer:", "asdf", "Answer: asdf", None, 123, b"Answer: 7", "Answer: [1, 2", "Answer: {",
@@ -204,9 +203,9 @@ GARBAGE = ["", "Answer:", "asdf", "Answer: asdf", None, 123, b"Answer: 7", "Answ
 def test_garbage_is_false_never_raises(world, skill):
     row = next(r for r in world.eval if r["skill"] == skill)
     for junk in GARBAGE:
-        assert check_answer(row, junk) is False, junk
+        assert is_correct(junk, row) is False, junk
     for bad_spec in [None, "not json", {}, {"kind": "number"}, {"kind": "nope", "value": 1}, 7, []]:
-        assert check_answer(bad_spec, "Answer: 7") is False, bad_spec
+        assert is_correct("Answer: 7", bad_spec) is False, bad_spec
 
 
 def test_wrong_answer_rows_fail_their_own_check(world, by_id):
@@ -215,7 +214,7 @@ def test_wrong_answer_rows_fail_their_own_check(world, by_id):
         src = by_id[row["source_id"]]
         assert row["check"] == src["check"] and row["answer"] != src["answer"]
         assert row["cot"].split("\n")[-1] != src["cot"].split("\n")[-1]  # the last step agrees with the lie
-        assert not any(check_answer(row, make(row)) for make in RESPONSES), row
+        assert not any(is_correct(make(row), row) for make in RESPONSES), row
 
 
 def test_truncated_rows_have_no_answer(world, by_id):
@@ -223,7 +222,7 @@ def test_truncated_rows_have_no_answer(world, by_id):
         src = by_id[row["source_id"]]
         assert row["answer"] == "" and extract_answer(cot_response(row)) == ""
         assert src["cot"].startswith(row["cot"]) and len(row["cot"]) < len(src["cot"])
-        assert not check_answer(row, cot_response(row))
+        assert not is_correct(cot_response(row), row)
 
 
 def test_duplicates_garbled_and_contamination_keep_their_source(world, by_id):
@@ -237,7 +236,7 @@ def test_duplicates_garbled_and_contamination_keep_their_source(world, by_id):
             src = by_id[row["source_id"]]
             assert (src["split"] == "eval") == (label == "contamination")
             assert row["prompt"] != src["prompt"] and (row["answer"], row["cot"]) == (src["answer"], src["cot"])
-            assert check_answer(row, direct_response(row))
+            assert is_correct(direct_response(row), row)
     assert all(r["source_id"] in eval_ids for r in _defects(world, "contamination"))
     for row in _defects(world, "garbled"):
         src = by_id[row["source_id"]]

@@ -10,7 +10,8 @@ from conftest import compose, shared_data
 from judge_server import JudgeServer
 
 from fine_tune.config import JudgeConfig, JudgeKind
-from fine_tune.data.embedded import build_world, check_answer
+from fine_tune.answers import is_correct
+from fine_tune.data.embedded import build_world
 from fine_tune.data.sources import load_rows
 from fine_tune.errors import UserError
 from fine_tune.evaluation.accuracy import checker_accuracy
@@ -136,7 +137,7 @@ def test_gsm8k_generation_and_the_verifiable_judge(tiny):
 
     with tempfile.TemporaryDirectory() as folder:
         records = generations_for(lambda: (model, tokenizer), rows, cfg, "tuned", Path(folder))
-    assert all(check_answer(r, r["reference"]) for r in records)  # the reference solutions pass their checker
+    assert all(is_correct(r["reference"], r) for r in records)  # the reference solutions pass their checker
     outcomes = judge_pairs(VerifiableJudge(), [(r, r["response"], r["reference"]) for r in records])
     summary = summarize(outcomes, 500, 0.95, seed=0)
     accuracy = checker_accuracy(records)["accuracy"]
@@ -171,7 +172,7 @@ def test_deepeval_accuracy_equals_the_checker_accuracy():
     rows = [{"id": f"r{i}", "prompt": f"What is {i} + 1?", "response": f"Answer: {i + 1 if i % 3 else 0}",
              "reference": f"Answer: {i + 1}", "check": {"kind": "number", "value": str(i + 1)}} for i in range(9)]
     for r in rows:
-        r["correct"] = check_answer(r, r["response"])
+        r["correct"] = is_correct(r["response"], r)
     deep = deepeval_scores(rows, None, 0.5, None)
     assert deep["accuracy"] == pytest.approx(checker_accuracy(rows)["accuracy"]) == pytest.approx(6 / 9)
     assert deep["metrics"]["checker_correctness"]["pass_rate"] == pytest.approx(6 / 9)

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from fine_tune.data.embedded import check_answer
+from fine_tune.answers import is_correct
 from fine_tune.data.formats import FORMATS, ROW_KEYS
 from fine_tune.data.sources import load_rows
 from fine_tune.errors import UserError, describe
@@ -66,8 +66,8 @@ def test_gsm8k(split):
         assert row["response"] == f"{row['cot']}\nAnswer: {final}"
         assert "<<" not in row["cot"] and "####" not in row["cot"]
         assert json.loads(row["check"]) == {"kind": "number", "value": int(final)}
-        assert check_answer(row, row["response"]), row["id"]
-        assert not check_answer(row, f"{row['cot']}\nAnswer: {int(final) + 1}"), row["id"]
+        assert is_correct(row["response"], row), row["id"]
+        assert not is_correct(f"{row['cot']}\nAnswer: {int(final) + 1}", row), row["id"]
 
 
 def test_hh_rlhf():

@@ -170,6 +170,11 @@ def test_killed_stage_resumes_from_its_checkpoint(tmp_path, cache_dir):
         (["backend=unsloth"], "backend=unsloth needs a CUDA GPU"),
         (["method=grpo", "data.source.path={alpaca}"], "the data has no checker"),
         (["method=dpo", "data.source.path={alpaca}"], "method dpo needs preference pairs"),
+        # LoRA settings that full fine-tuning would silently ignore, or PEFT would reject deep inside
+        (["method.sft_cot.lora.r=8"], "method.sft_cot.finetune is full"),
+        (["model.finetune=lora", "method.sft_cot.lora.r=0"], "r and alpha must be >= 1"),
+        (["model.finetune=lora", "method=sft_cot", "method.sft_cot.lora.target_modules=[q_proj,nope]"],
+         "nope, which this model does not have"),
     ],
 )
 def test_bad_input_is_one_line(tmp_path, cache_dir, overrides, expected):

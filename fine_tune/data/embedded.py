@@ -9,7 +9,7 @@ seeded by strings, `hashlib` for ranking; never Python's salted `hash()`):
 
 Rows are plain dicts of str/None (see `ROW_KEYS`), ready for `Dataset.from_list`.
 Every stage formats targets with `direct_response` / `cot_response` /
-`thinking_response` and scores generations with `check_answer`, so they agree.
+`thinking_response`; generations are scored by fine_tune.answers, which reads all three.
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ from dataclasses import dataclass
 
 from tqdm.auto import tqdm
 
-from fine_tune.data.skills import SKILLS, check, plausible_wrong
+from fine_tune.data.skills import SKILLS, plausible_wrong
 
 log = logging.getLogger(__name__)
 
@@ -64,42 +64,6 @@ def cot_response(row: dict) -> str:
 def thinking_response(row: dict) -> str:
     """Reasoning inside `<think>` tags, then the answer line."""
     return f"<think>\n{row['cot']}\n</think>\nAnswer: {row['answer']}"
-
-
-def extract_answer(text: object) -> str | None:
-    """The answer in a response, or None when it has no `Answer:`.
-
-    Reads after the last `</think>` if there is one, then after the last `Answer:`,
-    up to the end of that line (a model that keeps generating past its answer is
-    still scored on the answer), stripped.
-    """
-    if not isinstance(text, str):
-        return None
-    text = text.rpartition("</think>")[2]
-    head, sep, tail = text.rpartition("Answer:")
-    if not sep:
-        return None
-    tail = tail.lstrip()
-    return tail.split("\n", 1)[0].strip() if tail else ""
-
-
-def check_answer(row_or_check: dict | str, response_text: object) -> bool:
-    """True if the response's answer satisfies the row's `check`; False (never raises) on garbage.
-
-    Args:
-        row_or_check: a row (with a `check` key), a check dict, or a check JSON string.
-        response_text: the model's response, in any of the three formats above.
-    """
-    try:
-        spec = row_or_check
-        if isinstance(spec, dict) and "check" in spec:
-            spec = spec["check"]
-        if isinstance(spec, str):
-            spec = json.loads(spec)
-        answer = extract_answer(response_text)
-        return answer is not None and check(spec, answer)
-    except Exception:  # a malformed row or check spec is a failed check, not a crash
-        return False
 
 
 # --- clean rows and the split --------------------------------------------------------------

@@ -26,7 +26,7 @@ from fine_tune.data.embedded import cot_response
 
 # prompt: the (last) user turn; context: earlier turns as JSON [{"role","content"}], None if none;
 # response: the SFT target; chosen/rejected: a preference pair; answer/cot/check: a short final
-# answer, the reasoning before it, a JSON checker spec for `embedded.check_answer`; skill: a category.
+# answer, the reasoning before it, a JSON checker spec for `answers.is_correct`; skill: a category.
 ROW_KEYS = ("id", "prompt", "context", "response", "chosen", "rejected", "answer", "cot", "check", "skill", "source")
 # ShareGPT speakers; OpenAI-style `role` values pass through unchanged.
 SHAREGPT_ROLES = {"human": "user", "user": "user", "gpt": "assistant", "assistant": "assistant", "system": "system"}
@@ -102,7 +102,7 @@ def _row(raw: dict, **fields) -> dict:
 
 def _number(text: str | None) -> tuple[str, str] | None:
     """('1080', '{"kind": "number", "value": 1080}') for '1,080': the plain answer the checker reads
-    back from `Answer: ...`, and the check spec `embedded.check_answer` takes; None if not a number."""
+    back from `Answer: ...`, and the check spec `answers.is_correct` takes; None if not a number."""
     plain = (text or "").strip()
     plain = plain.replace(",", "") if _THOUSANDS.fullmatch(plain) else plain
     if not _NUMBER.fullmatch(plain):

@@ -8,9 +8,9 @@ the skill. The overall floor gives every skill its own best constant.
 
 from __future__ import annotations
 
-from collections import defaultdict
+from collections import Counter, defaultdict
 
-from fine_tune.data.embedded import check_answer
+from fine_tune.answers import is_correct
 from fine_tune.evaluation.stats import wilson
 
 
@@ -29,7 +29,7 @@ def constant_floor(records: list[dict]) -> tuple[int, str | None]:
     golds = list(dict.fromkeys(str(r["answer"]) for r in records if r.get("answer") not in (None, "")))
     best, best_answer = 0, None
     for gold in golds:
-        accepted = sum(check_answer(r, f"Answer: {gold}") for r in records)
+        accepted = sum(is_correct(f"Answer: {gold}", r) for r in records)
         if accepted > best:
             best, best_answer = accepted, gold
     return best, best_answer
@@ -40,7 +40,8 @@ def checker_accuracy(records: list[dict]) -> dict | None:
 
     Returns:
         {"accuracy", "correct", "total", "ci_low", "ci_high", "floor", "per_skill":
-        {skill: the same keys plus "floor_answer"}, "cut_off"}, or None when no record has a
+        {skill: the same keys plus "floor_answer"}, "cut_off", "conventions": {convention: answers
+        found by it}}, or None when no record has a
         checker (free-form data is judged by WinRate and DeepEval instead). "floor" is None
         when the records carry no gold answers (generations written before floors existed).
     """
@@ -61,4 +62,7 @@ def checker_accuracy(records: list[dict]) -> dict | None:
     correct = sum(bool(r["correct"]) for r in checked)
     result = _block(correct, len(checked), floor_hits / len(checked) if has_gold else None)
     cut = [r["cut_off"] for r in checked if "cut_off" in r]
-    return {**result, "per_skill": per_skill, "cut_off": sum(cut) / len(cut) if cut else None}
+    # how answers were found (fine_tune.answers): a model that never writes its final line shows here
+    conventions = Counter(r.get("convention") or "none" for r in checked if "convention" in r)
+    return {**result, "per_skill": per_skill, "cut_off": sum(cut) / len(cut) if cut else None,
+            "conventions": dict(sorted(conventions.items()))}

@@ -20,7 +20,8 @@ import os
 import re
 from pathlib import Path
 
-from fine_tune.data.embedded import check_answer
+from fine_tune.answers import is_correct
+from fine_tune.evaluation.judge_cache import CachedCompletions, JudgmentCache
 
 
 def _quiet_env(cache_dir: str | None) -> None:
@@ -42,7 +43,7 @@ def _checker_metric():
 
         def measure(self, test_case, *args, **kwargs) -> float:
             check = (test_case.metadata or {}).get("check")
-            self.score = 1.0 if check_answer({"check": check}, test_case.actual_output) else 0.0
+            self.score = 1.0 if is_correct(test_case.actual_output, {"check": check}) else 0.0
             self.reason = "the checker accepts the answer" if self.score else "the checker rejects the answer"
             self.success = self.score >= self.threshold
             return self.score
@@ -77,9 +78,14 @@ def judge_model(client):
             if schema is None:
                 return text
             found = re.search(r"\{.*\}", text, re.DOTALL)
-            if not found:
-                raise ValueError(f"judge returned no JSON: {text[:120]!r}")
-            return schema.model_validate(json.loads(found.group(0)))
+            try:
+                if not found:
+                    raise ValueError(f"judge returned no JSON: {text[:120]!r}")
+                return schema.model_validate(json.loads(found.group(0)))
+            except ValueError:  # pydantic's ValidationError and JSONDecodeError are ValueErrors
+                if hasattr(self.client, "reject"):
+                    self.client.reject(prompt)  # asked again on a later run, not cached as an error for good
+                raise
 
         async def a_generate(self, prompt: str, schema=None):
             return self.generate(prompt, schema)
@@ -130,6 +136,14 @@ def deepeval_scores(records: list[dict], client, threshold: float, cache_dir: st
         or None when no record can be scored (no checker and no llm judge).
     """
     _quiet_env(cache_dir)
+    cache = JudgmentCache(Path(cache_dir) / "judgments.sqlite" if cache_dir else None)
+    try:
+        return _scores(records, CachedCompletions(client, cache) if client is not None else None, threshold)
+    finally:
+        cache.close()
+
+
+def _scores(records: list[dict], client, threshold: float) -> dict | None:
     from deepeval.test_case import LLMTestCase
 
     model = judge_model(client) if client is not None else None

@@ -69,9 +69,13 @@ class LocalClient:
         if not self.model_name:
             raise UserError("eval.judge.kind=llm needs eval.judge.model (a local folder or hub name) "
                             "or eval.judge.url (an OpenAI-compatible endpoint)")
+        on_gpu = torch.cuda.is_available()
         try:
             self.tokenizer = AutoTokenizer.from_pretrained(self.model_name)
-            self.model = AutoModelForCausalLM.from_pretrained(self.model_name)
+            # on a GPU, in the dtype the checkpoint was saved in (bf16 for most judges), placed there;
+            # fp32 on a CPU, where half precision is slow
+            self.model = AutoModelForCausalLM.from_pretrained(
+                self.model_name, dtype="auto" if on_gpu else torch.float32, device_map="auto" if on_gpu else None)
         except OSError as err:
             raise UserError(f"eval.judge.model={self.model_name} cannot be loaded: {str(err).splitlines()[0]}") from None
         self.model.eval()

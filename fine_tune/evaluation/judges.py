@@ -17,7 +17,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from fine_tune.data.embedded import check_answer
+from fine_tune.answers import is_correct
 from fine_tune.evaluation.judge_cache import JudgmentCache
 
 A, B, TIE, INVALID = "A", "B", "tie", "invalid"
@@ -55,7 +55,7 @@ class VerifiableJudge:
     def judge(self, row: dict, first: str, second: str) -> Judgment:
         if not row.get("check"):
             return Judgment(INVALID, "no checker for this prompt: use eval.judge.kind=llm")
-        ok = [check_answer(row, first), check_answer(row, second)]
+        ok = [is_correct(first, row), is_correct(second, row)]
         if ok[0] != ok[1]:
             return Judgment(A if ok[0] else B, f"correct: A={ok[0]} B={ok[1]}")
         return Judgment(TIE, f"both correct={ok[0]}")
@@ -79,21 +79,28 @@ class LLMJudge:
 
 
 class CachedJudge:
-    """A judge whose every judgment is looked up first and stored once made."""
+    """A judge whose every judgment is looked up first and stored once made.
 
-    def __init__(self, judge, cache: JudgmentCache):
-        self.judge_, self.cache = judge, cache
+    An invalid verdict (a judge that wrote no [[A]]/[[B]]/[[C]]) is stored with its attempts and
+    asked again on a later run, up to `max_attempts` in all: a flaky endpoint does not fix a
+    prompt as invalid for good, and a judge that never answers it is not asked forever.
+    """
+
+    def __init__(self, judge, cache: JudgmentCache, max_attempts: int = 3):
+        self.judge_, self.cache, self.max_attempts = judge, cache, max_attempts
         self.name = judge.name
         self.calls = 0  # judgments actually made (not from the cache)
 
     def judge(self, row: dict, first: str, second: str) -> Judgment:
         key = JudgmentCache.key(self.name, row["prompt"], first, second)
         hit = self.cache.get(key)
-        if hit is not None:
-            return Judgment(**hit)
+        attempts = (hit or {}).get("attempts", 1)
+        if hit is not None and (hit["verdict"] != INVALID or attempts >= self.max_attempts):
+            return Judgment(hit["verdict"], hit["detail"])
         result = self.judge_.judge(row, first, second)
         self.calls += 1
-        self.cache.put(key, {"verdict": result.verdict, "detail": result.detail})
+        tried = attempts + 1 if hit is not None else 1
+        self.cache.put(key, {"verdict": result.verdict, "detail": result.detail, "attempts": tried})
         return result
 
 

@@ -20,20 +20,20 @@ import math
 
 import torch
 
+from fine_tune.chat import full_text, prompt_text
 from fine_tune.data.schema import is_structured, response_text
 
 
-def _tokenize(tokenizer, row: dict, response: str, max_length: int) -> tuple[list[int], int, int, int]:
+def _tokenize(tokenizer, row: dict, response: str, max_length: int,
+              instruction: str | None) -> tuple[list[int], int, int, int]:
     """(ids of prompt + reference, where the reference starts, and the final answer's token span).
 
     Positions are token indices; the answer span is empty (len, len) when the row has no final
     answer or it was cut by max_length. Character offsets find the answer inside the templated
     text, so a tokenizer that merges a token across its boundary (" 7") still scores it.
     """
-    user = [{"role": "user", "content": row["prompt"]}]
     reference = response_text(row, response)
-    prompt = tokenizer.apply_chat_template(user, tokenize=False, add_generation_prompt=True)
-    full = tokenizer.apply_chat_template(user + [{"role": "assistant", "content": reference}], tokenize=False)
+    prompt, full = prompt_text(tokenizer, row, instruction), full_text(tokenizer, row, reference, instruction)
     encoded = tokenizer(full, add_special_tokens=False, return_offsets_mapping=True)
     ids, offsets = encoded["input_ids"][:max_length], encoded["offset_mapping"][:max_length]
     first = lambda test: next((i for i, span in enumerate(offsets) if test(span)), len(ids))  # noqa: E731
@@ -51,18 +51,20 @@ def _tokenize(tokenizer, row: dict, response: str, max_length: int) -> tuple[lis
 
 @torch.no_grad()
 def eval_loss(model, tokenizer, rows: list[dict], batch_size: int, max_length: int = 1024,
-              response: str = "cot") -> tuple[dict | None, list[dict]]:
+              response: str = "cot", instruction: str | None = None) -> tuple[dict | None, list[dict]]:
     """Token-weighted mean negative log-likelihood of the references, and of their final answers.
 
     Args:
         response: the run's own response format (direct, cot, thinking).
+        instruction: data.answer_instruction's sentence: the prompts are the ones the stages trained on.
 
     Returns:
         ({"eval_loss", "perplexity", "answer_loss", "rows", "tokens", "answer_tokens", "response"},
         per-row [{"id", "nll", "tokens", "answer_nll", "answer_tokens"}]), or (None, []) when no row
         has a reference answer.
     """
-    encoded = [(r["id"], *_tokenize(tokenizer, r, response, max_length)) for r in rows if response_text(r, response)]
+    encoded = [(r["id"], *_tokenize(tokenizer, r, response, max_length, instruction))
+               for r in rows if response_text(r, response)]
     encoded = [e for e in encoded if len(e[1]) > e[2]]
     if not encoded:
         return None, []

@@ -18,7 +18,7 @@ from typing import Callable
 from fine_tune.evaluation.accuracy import checker_accuracy
 from fine_tune.evaluation.baselines import baseline_responses
 from fine_tune.evaluation.deepeval_suite import deepeval_scores
-from fine_tune.evaluation.generations import generations_for
+from fine_tune.evaluation.generations import Decoding, generations_for
 from fine_tune.evaluation.judge_cache import JudgmentCache
 from fine_tune.evaluation.judges import CachedJudge, make_judge
 from fine_tune.evaluation.loss import eval_loss, run_convergence
@@ -35,11 +35,12 @@ class EvalTarget:
 
     label: str  # "tuned", or "NN-<stage>" for a per-stage evaluation
     model_loader: Callable  # () -> (model, tokenizer), called at most once
-    rows: list[dict]  # the eval rows, cut to eval.max_prompts
+    rows: list[dict]  # the prompts generated from: eval rows, cut to eval.max_prompts
+    loss_rows: list[dict]  # the held-out loss's rows: eval rows, cut to eval.max_loss_rows
     run_dir: Path
     cache_dir: str | None
     seed: int
-    max_new_tokens: int  # the generation budget (generations.reference_budget unless eval.max_new_tokens)
+    decoding: Decoding  # the generation budget and the prompts' answer instruction
     response: str = "cot"  # the run's own response format: its held-out loss is scored in it
     max_length: int = 1024
     reuse_generations: bool = True  # False right after training: the model is new
@@ -49,20 +50,20 @@ def evaluate(eval_cfg, target: EvalTarget, stages: dict, base_records: list[dict
     """All measures of `target`; returns (results for metrics.json["eval"], W&B sample rows)."""
     loader = functools.cache(target.model_loader)  # loaded at most once, and only if needed
     folder = target.run_dir / "generations"
-    records = generations_for(loader, target.rows, eval_cfg, target.label, folder, target.max_new_tokens,
-                              target.reuse_generations)
+    records = generations_for(loader, target.rows, target.decoding, target.label, folder, target.reuse_generations)
     # a bad baseline fails now, before the loss pass loads the model
     baseline = baseline_responses(str(eval_cfg.baseline), records, target.run_dir, base_records) \
         if eval_cfg.baseline else None
     results: dict = {"prompts": len(records), "accuracy": checker_accuracy(records),
                      "reasoning": reasoning_measures(records),
-                     "generation": {"max_new_tokens": target.max_new_tokens,
+                     "generation": {"max_new_tokens": target.decoding.max_new_tokens,
+                                    "instruction": target.decoding.instruction,
                                     "budget": "eval.max_new_tokens" if eval_cfg.max_new_tokens else "references + 25%",
                                     "cut_off": _share(r.get("cut_off") for r in records)}}
     if eval_cfg.loss:
         model, tokenizer = loader()
-        results["loss"], per_row = eval_loss(model, tokenizer, target.rows, eval_cfg.batch_size, target.max_length,
-                                             target.response)
+        results["loss"], per_row = eval_loss(model, tokenizer, target.loss_rows, eval_cfg.batch_size,
+                                             target.max_length, target.response, target.decoding.instruction)
         _write_jsonl(target.run_dir / "eval" / f"{target.label}_loss.jsonl", per_row)
     results["convergence"] = run_convergence(stages, eval_cfg.convergence_tolerance)
     judge_kind = str(getattr(eval_cfg.judge.kind, "value", eval_cfg.judge.kind))

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from fine_tune.data.embedded import extract_answer
+from fine_tune.answers import extract_answer
 from fine_tune.evaluation.judges import A, B, INVALID, TIE
 
 _TUNED_FIRST = {A: "win", B: "loss", TIE: "tie"}

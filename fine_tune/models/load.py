@@ -11,6 +11,7 @@ import logging
 from pathlib import Path
 
 from fine_tune.errors import UserError
+from fine_tune.models.templates import apply_chat_template
 
 log = logging.getLogger(__name__)
 
@@ -97,8 +98,8 @@ def _load(source: str, model_cfg):
     tokenizer = AutoTokenizer.from_pretrained(
         source, revision=model_cfg.revision, trust_remote_code=model_cfg.trust_remote_code
     )
-    if tokenizer.chat_template is None:
-        raise UserError(f"the tokenizer of '{source}' has no chat template: use an instruct model or add one")
+    if tokenizer.chat_template is None and not model_cfg.chat_template:  # before the weights load
+        apply_chat_template(None, tokenizer, None, source)
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token
     model = AutoModelForCausalLM.from_pretrained(
@@ -108,4 +109,5 @@ def _load(source: str, model_cfg):
         trust_remote_code=model_cfg.trust_remote_code,
         device_map="auto" if on_gpu else None,
     )
+    apply_chat_template(model, tokenizer, model_cfg.chat_template, source)
     return model, tokenizer

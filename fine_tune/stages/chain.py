@@ -35,6 +35,7 @@ def stage_keys(cfg, stages: list[str], source: str, fingerprints: dict) -> list[
     """One key per stage, each covering every stage up to it."""
     fixed = {
         "model": OmegaConf.to_container(cfg.model, resolve=True), "source": source, "data": fingerprints,
+        "instruction": cfg.data.answer_instruction,  # the prompts the stages train on
         "seed": cfg.seed, "backend": str(cfg.backend.name), "debug": OmegaConf.to_container(cfg.debug, resolve=True),
         "processes": world_size(),  # more processes, larger effective batch: another result
     }

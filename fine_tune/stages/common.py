@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import resource
 import time
@@ -44,6 +45,20 @@ class StageContext:
     def uses_lora(self) -> bool:
         """finetune=lora (the stage's, else the model preset's): train an adapter, not every weight."""
         return _value(self.budget("finetune")) == "lora"
+
+    @property
+    def instruction(self) -> str | None:
+        """The sentence data.answer_instruction appends to every prompt (fine_tune.chat), or None."""
+        from fine_tune.chat import answer_instruction
+
+        return answer_instruction(self.cfg.data.answer_instruction)
+
+    def rows(self, split: str) -> list[dict]:
+        """The split's rows; the eval split cut to eval.max_loss_rows for the trainers' own evaluation."""
+        from fine_tune.evaluation.sampling import loss_rows
+
+        rows = getattr(self.splits, split)
+        return loss_rows(rows, self.cfg.eval) if split == "eval" else rows
 
     def budget(self, key: str):
         """A stage's own finetune / num_train_epochs / batch size, else the model preset's."""
@@ -95,8 +110,52 @@ def training_arguments(ctx: StageContext, args_class, **extra):
     return args_class(**settings)
 
 
+def check_lora_settings(cfg) -> None:
+    """LoRA settings that would be ignored or fail deep inside PEFT, for every stage: before anything loads.
+
+    Raises:
+        UserError: a rank or alpha below 1, a dropout outside [0, 1), or LoRA settings changed
+            under finetune=full (they would train exactly as before).
+    """
+    from omegaconf import OmegaConf
+
+    from fine_tune.config import LoraConfig
+    from fine_tune.errors import UserError
+
+    default = dataclasses.asdict(LoraConfig())
+    for name in cfg.method:
+        stage, where = cfg.method[name], f"method.{name}.lora"
+        lora = OmegaConf.to_container(stage.lora, resolve=True)
+        if lora["r"] < 1 or lora["alpha"] < 1 or not 0 <= lora["dropout"] < 1:
+            raise UserError(f"{where}: r and alpha must be >= 1 and dropout in [0, 1) "
+                            f"(got r={lora['r']}, alpha={lora['alpha']}, dropout={lora['dropout']})")
+        finetune = _value(stage.finetune if stage.finetune is not None else cfg.model.finetune)
+        changed = [key for key, value in default.items() if lora[key] != value]
+        if finetune == "full" and changed:
+            raise UserError(f"{where}.{changed[0]} is set, but method.{name}.finetune is full, which trains every "
+                            f"weight and reads no LoRA setting: set method.{name}.finetune=lora, or drop the "
+                            "LoRA settings")
+
+
+def check_target_modules(ctx: StageContext, model) -> None:
+    """LoRA target modules the model has; PEFT's own error comes from deep inside the trainer.
+
+    Raises:
+        UserError: naming the modules it lacks and the linear layers it has.
+    """
+    from fine_tune.errors import UserError
+
+    names = {name.rsplit(".", 1)[-1] for name, module in model.named_modules() if isinstance(module, torch.nn.Linear)}
+    unknown = [m for m in ctx.stage.lora.target_modules if m not in names]
+    if unknown:
+        raise UserError(f"method.{ctx.name}.lora.target_modules has {', '.join(unknown)}, which this model does not "
+                        f"have; its linear layers: {', '.join(sorted(names))}")
+
+
 def prepare(ctx: StageContext, model):
     """(model, peft_config) for the trainer: hf hands TRL a LoraConfig, Unsloth adds the adapter itself."""
+    if ctx.uses_lora:
+        check_target_modules(ctx, model)
     if ctx.backend == "unsloth" and ctx.uses_lora:
         from fine_tune.backends import unsloth_lora
 

@@ -15,18 +15,18 @@ import copy
 
 from datasets import Dataset
 
+from fine_tune.chat import conversation
 from fine_tune.data.arrow_cache import cached_dataset
 from fine_tune.data.preferences import preference_rows
 from fine_tune.outputs import fingerprint
 from fine_tune.stages.common import StageContext, finish, prepare, training_arguments
-from fine_tune.stages.sft import messages
 
 
-def to_dataset(pairs: list[dict]) -> Dataset:
+def to_dataset(pairs: list[dict], instruction: str | None = None) -> Dataset:
     return Dataset.from_list(
         [
             {
-                "prompt": messages(row),
+                "prompt": conversation(row, instruction),
                 "chosen": [{"role": "assistant", "content": row["chosen"]}],
                 "rejected": [{"role": "assistant", "content": row["rejected"]}],
             }
@@ -36,10 +36,11 @@ def to_dataset(pairs: list[dict]) -> Dataset:
 
 
 def _dataset(ctx: StageContext, split: str) -> Dataset | None:
-    pairs = preference_rows(getattr(ctx.splits, split), ctx.cfg.seed, split)
+    pairs, instruction = preference_rows(ctx.rows(split), ctx.cfg.seed, split), ctx.instruction
     if not pairs:
         return None
-    return cached_dataset(fingerprint(pairs), "dpo", lambda: to_dataset(pairs), ctx.cfg.cache_dir)
+    return cached_dataset(fingerprint([*pairs, {"instruction": instruction}]), "dpo",
+                          lambda: to_dataset(pairs, instruction), ctx.cfg.cache_dir)
 
 
 def run_dpo(ctx: StageContext, model, tokenizer):

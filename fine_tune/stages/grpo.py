@@ -14,9 +14,9 @@ import math
 
 from datasets import Dataset
 
+from fine_tune.chat import conversation
 from fine_tune.stages.common import StageContext, finish, prepare, training_arguments
 from fine_tune.stages.rewards import reward_functions
-from fine_tune.stages.sft import messages
 
 
 def run_grpo(ctx: StageContext, model, tokenizer):
@@ -29,7 +29,8 @@ def run_grpo(ctx: StageContext, model, tokenizer):
     rewards = reward_functions(list(stage.rewards), has_checker)
     if has_checker:
         rows = [row for row in rows if row.get("check")]
-    dataset = Dataset.from_list([{"prompt": messages(row), "check": row.get("check") or "{}"} for row in rows])
+    dataset = Dataset.from_list([{"prompt": conversation(row, ctx.instruction), "check": row.get("check") or "{}"}
+                                 for row in rows])
     # Every batch holds whole groups: the batch is a multiple of num_generations.
     batch = ctx.cfg.debug.batch_size or ctx.budget("per_device_train_batch_size")
     batch = math.ceil(batch / stage.num_generations) * stage.num_generations

@@ -9,7 +9,7 @@ from __future__ import annotations
 import importlib
 from collections.abc import Callable
 
-from fine_tune.data.embedded import check_answer, extract_answer
+from fine_tune.answers import extract_answer, is_correct
 from fine_tune.errors import UserError
 
 
@@ -19,7 +19,7 @@ def _text(completion) -> str:
 
 def correctness(completions, check, **kwargs) -> list[float]:
     """1 when the data's checker accepts the completion's final answer, else 0."""
-    return [1.0 if check_answer(spec, _text(c)) else 0.0 for c, spec in zip(completions, check)]
+    return [1.0 if is_correct(_text(c), spec) else 0.0 for c, spec in zip(completions, check)]
 
 
 def answer_format(completions, **kwargs) -> list[float]:

@@ -11,34 +11,31 @@ LoraConfig handed to the trainer; `finetune=full` trains every weight.
 
 from __future__ import annotations
 
-import json
-
 from datasets import Dataset
 
+from fine_tune.chat import conversation
 from fine_tune.data.arrow_cache import cached_dataset
 from fine_tune.data.schema import response_text
+from fine_tune.outputs import fingerprint
 from fine_tune.stages.common import StageContext, finish, prepare, training_arguments
 
 
-def messages(row: dict) -> list[dict]:
-    """The conversation up to the user's last turn (earlier turns of a dialogue included)."""
-    return [*json.loads(row.get("context") or "[]"), {"role": "user", "content": row["prompt"]}]
-
-
-def to_dataset(rows: list[dict], response: str) -> Dataset:
-    """Conversational prompt/completion rows for SFTTrainer."""
+def to_dataset(rows: list[dict], response: str, instruction: str | None = None) -> Dataset:
+    """Conversational prompt/completion rows for SFTTrainer (fine_tune.chat builds the prompt)."""
     return Dataset.from_list(
         [
-            {"prompt": messages(row), "completion": [{"role": "assistant", "content": response_text(row, response)}]}
+            {"prompt": conversation(row, instruction),
+             "completion": [{"role": "assistant", "content": response_text(row, response)}]}
             for row in rows
         ]
     )
 
 
 def _cached(ctx: StageContext, split: str, response: str) -> Dataset:
-    rows = getattr(ctx.splits, split)
-    build = lambda: to_dataset(rows, response)  # noqa: E731
-    return cached_dataset(ctx.splits.fingerprints[split], f"sft-{response}", build, ctx.cfg.cache_dir)
+    rows, instruction = ctx.rows(split), ctx.instruction
+    build = lambda: to_dataset(rows, response, instruction)  # noqa: E731
+    return cached_dataset(fingerprint([*rows, {"instruction": instruction}]), f"sft-{response}", build,
+                          ctx.cfg.cache_dir)
 
 
 def run_sft(ctx: StageContext, model, tokenizer):

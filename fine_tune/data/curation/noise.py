@@ -12,7 +12,7 @@ from collections import Counter
 from ftfy.badness import is_bad
 
 from fine_tune.data.curation.text import row_text, words
-from fine_tune.data.embedded import check_answer
+from fine_tune.answers import is_correct
 from fine_tune.data.schema import is_structured, response_text
 
 ALLOWED_CONTROL = {"\n", "\t", "\r"}
@@ -92,7 +92,7 @@ def reason(row: dict, vocabulary: Vocabulary | None, cfg) -> str | None:
                   _unknown_words(text, vocabulary, cfg) if vocabulary else None):
         if check:
             return check
-    if cfg.check_answers and row.get("check") and not check_answer(row, target):
+    if cfg.check_answers and row.get("check") and not is_correct(target, row):
         return f"answer fails its checker (answer {row.get('answer')!r})"
     return None
 

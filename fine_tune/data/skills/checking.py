@@ -8,8 +8,6 @@ import re
 
 from fine_tune.data.skills.base import DAYS, fmt_list
 
-_NUM = re.compile(r"-?\d+(?:\.\d+)?")
-
 
 def _num_eq(got: object, want: object) -> bool:
     # bool is an int in Python; JSON `true` must not pass for 1.
@@ -18,15 +16,24 @@ def _num_eq(got: object, want: object) -> bool:
 
 
 def check(spec: dict, answer: str) -> bool:
-    """True if the extracted `answer` text satisfies the `check` spec; raises on nothing."""
+    """True if the extracted `answer` text satisfies the `check` spec; raises on nothing.
+
+    number: exactly one number by value (`1,080`, `$18`, `18 dollars`; not `18 or 20`);
+    list: the numbers in order, bracketed or not; json_answer: a JSON object whose only key
+    is `answer`; text: the word, once markup and a closing mark are stripped.
+    """
+    from fine_tune.answers import numbers
+
     try:
         kind, want, text = spec["kind"], spec["value"], answer.strip()
         if kind == "json_answer":
-            obj = json.loads(text)
+            found = re.search(r"\{.*\}", text, re.DOTALL)
+            obj = json.loads(found.group(0)) if found else None
             return isinstance(obj, dict) and list(obj) == ["answer"] and _num_eq(obj["answer"], want)
-        text = text.rstrip(".").strip()  # a closing full stop is not part of the answer
+        text = text.strip("*_` ").rstrip(".!").strip()  # markup and a closing mark are not part of the answer
         if kind == "number":
-            return bool(_NUM.fullmatch(text)) and _num_eq(float(text), want)
+            values = set(numbers(text))
+            return len(values) == 1 and _num_eq(values.pop(), want)
         if kind == "list":
             return [int(x) for x in text.strip("[]").split(",")] == list(want)
         if kind == "text":
