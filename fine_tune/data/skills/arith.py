@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import random
 
-from fine_tune.data.skills.base import NAMES, OBJECTS, Problem, number_spec, plural
+from fine_tune.data.skills.base import NAMES, OBJECTS, Problem, number_spec
 
 _START = ["{name} has {a} {obj}.", "{name} starts with {a} {obj}.", "{name} keeps {a} {obj} in a box."]
 _ADD = ["{P} buys {n} more.", "{P} finds {n} more.", "{P} gets {n} more."]
