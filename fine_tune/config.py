@@ -196,7 +196,7 @@ class EmbeddedDataConfig:
     """The generated multi-skill world (fine_tune.data.embedded)."""
 
     seed: int = 0
-    clean_size: int = 9435  # the reference study's curated size: 8,963 train / 472 eval
+    clean_size: int = 9435  # the reference study's curated size: 8,961 train / 474 eval (its split: 8,963 / 472)
     eval_fraction: float = 0.05
     # data=raw: each labelled defect's share of the raw set (clean train rows + defects), at
     # rates reported for real instruction data (README, "Raw data"): 43% defects in all.

@@ -80,7 +80,7 @@ def test_sizes_match_the_reference_study(world):
     assert counts["contamination"] <= 0.06 * len(world.eval) + 1
     # Shares follow the skills' weights: big problem spaces get more rows, none under 8%.
     per_skill = Counter(r["skill"] for r in world.train_clean + world.eval)
-    assert per_skill == {"arith": 2123, "units": 1132, "lists": 2123, "weekday": 802, "minmax": 2123, "format": 1132}
+    assert per_skill == {"arith": 2051, "units": 1094, "lists": 2051, "weekday": 1094, "minmax": 2051, "format": 1094}
     assert min(per_skill.values()) >= 0.08 * sum(per_skill.values())
 
 
@@ -171,7 +171,8 @@ def _wrong(row) -> list[str]:
     spec = json.loads(row["check"])
     v = spec["value"]
     if spec["kind"] == "number":
-        return [str(v + 1), str(v - 1), f"{v} apples"]
+        # a unit word around the right number is still the answer (fine_tune.answers); two numbers are not
+        return [str(v + 1), str(v - 1), f"{v} or {v + 1}"]
     if spec["kind"] == "list":
         rotated = v[1:] + v[:1]  # never all-equal lists, so a rotation is another list
         return ["[" + ", ".join(map(str, rotated)) + "]", "[" + ", ".join(map(str, v[:-1])) + "]"]

@@ -4,7 +4,7 @@ Built from the skills in `skills/`, fully deterministic (local `random.Random`
 seeded by strings, `hashlib` for ranking; never Python's salted `hash()`):
 
     from fine_tune.data.embedded import build_world, build_corpus, cot_response
-    world = build_world(seed=0)        # 8963 train_clean, 472 eval, 15748 raw, ~1 s
+    world = build_world(seed=0)        # 8961 train_clean, 474 eval, 15745 raw, ~1 s
     corpus = build_corpus(seed=1)      # 20,000 plain-text documents for pre-training
 
 Rows are plain dicts of str/None (see `ROW_KEYS`), ready for `Dataset.from_list`.
@@ -37,7 +37,7 @@ DEFECTS = ("exact_duplicate", "near_duplicate", "wrong_answer", "truncated", "ga
 DEFECT_RATES = {"exact_duplicate": 0.10, "near_duplicate": 0.10, "wrong_answer": 0.15, "truncated": 0.05,
                 "garbled": 0.03}
 # Contamination is a paraphrase of an eval row, as a share of the eval set: Lee et al. found
-# over 4% of standard validation sets overlapping their training sets (472 eval -> 24 leaked).
+# over 4% of standard validation sets overlapping their training sets (474 eval -> 24 leaked).
 CONTAMINATION_SHARE = 0.05
 
 
@@ -84,7 +84,7 @@ def _quotas(clean_size: int) -> list[int]:
     """Rows per skill in proportion to the skills' weights, summing to exactly `clean_size`.
 
     Rounding down loses a few rows; they go to the skills with the largest remainders
-    (ties in skill order), so 9,435 rows split 2123/1132/2123/802/2123/1132.
+    (ties in skill order), so 9,435 rows split 2051/1094/2051/1094/2051/1094.
     """
     total = sum(skill.weight for skill in SKILLS)
     exact = [clean_size * skill.weight / total for skill in SKILLS]

@@ -20,13 +20,13 @@ from fine_tune.data.skills.base import DAYS, Skill
 from fine_tune.data.skills.checking import check, plausible_wrong
 
 # Shares of the rows: the big spaces (arith ~100k, lists ~220k, minmax ~10^6 problems) take
-# more; units (~1,480), format (~1,580) and weekday (1,064) keep >= 8% each without using
-# up more than ~3/4 of their space (9,435 x 0.12 = 1,132; x 0.085 = 802).
+# more; units (~1,480), format (~1,580) and weekday (2,044) keep ~11.6% each (1,094 rows)
+# without using up more than ~3/4 of their space.
 SKILLS: list[Skill] = [
     Skill("arith", arith.generate, arith.facts, 0.225, multi_step=True),  # 2-3 chained operations
     Skill("units", units.generate, units.facts, 0.12),
     Skill("lists", lists.generate, lists.facts, 0.225),
-    Skill("weekday", weekday.generate, weekday.facts, 0.085, multi_step=True),  # whole weeks, then day by day
+    Skill("weekday", weekday.generate, weekday.facts, 0.12, multi_step=True),  # whole weeks, then day by day
     Skill("minmax", minmax.generate, minmax.facts, 0.225),
     Skill("format", answer_format.generate, answer_format.facts, 0.12),
 ]

@@ -1,4 +1,4 @@
-"""The weekday skill (weekday arithmetic): up to 10 weeks and 6 days forward or back."""
+"""The weekday skill (weekday arithmetic): up to 20 weeks and 6 days forward or back."""
 
 from __future__ import annotations
 
@@ -7,13 +7,17 @@ import random
 from fine_tune.data.skills.base import DAYS, EVENTS, NAMES, Problem, plural
 
 # An offset is asked as "17 days" (offsets up to 30) or as "2 weeks and 3 days" (up to
-# 10 weeks): 7 start days x 76 offsets x 2 directions = 1,064 problems. Either way the
-# reasoning drops whole weeks, which never change the day, then counts the rest one by one.
+# 20 weeks): 7 start days x 146 offsets x 2 directions = 2,044 problems, room for the
+# skill's share of the rows. Either way the reasoning drops whole weeks, which never
+# change the day, then counts the rest one by one.
 _AFTER = ["What day is {k} after {day}?", "Today is {day}. What day will it be in {k}?",
           "{name} has a {event} on {day}. What day is {k} after the {event}?"]
 _BEFORE = ["What day is {k} before {day}?", "Today is {day}. What day was it {k} ago?",
            "{name} has a {event} on {day}. What day is {k} before the {event}?"]
-_MAX_WEEKS, _MAX_DAYS_SPAN = 10, 30
+_MAX_WEEKS, _MAX_DAYS_SPAN = 20, 30
+# How people say an offset in prose, as the prompts say it: "in 3 days", "3 days ago", "before the party".
+_SAID_AFTER = ["Today is {day}, so in {k} it will be {end}.", "If the {event} is on {day}, {k} after the {event} is {end}."]
+_SAID_BEFORE = ["Today is {day}, so {k} ago it was {end}.", "If the {event} is on {day}, {k} before the {event} is {end}."]
 
 
 def _walk(start: int, k: int, sign: int) -> list[str]:
@@ -67,6 +71,8 @@ def facts(rng: random.Random) -> str:
     weeks, rest = rng.randint(0, _MAX_WEEKS), rng.randint(1, 6)
     offset, way = 7 * weeks + rest, "after" if sign > 0 else "before"
     end = DAYS[(start + sign * offset) % 7]
+    said = rng.choice(_SAID_AFTER if sign > 0 else _SAID_BEFORE)
+    asked = plural(offset, "day", "days") if offset <= _MAX_DAYS_SPAN and rng.random() < 0.5 else _span(weeks, rest)
     out = []
     if rng.random() < 0.3:
         out.append(f"The days of the week in order are {', '.join(DAYS)}. After Sunday comes Monday again.")
@@ -78,4 +84,5 @@ def facts(rng: random.Random) -> str:
     counted = ", ".join(_walk(start, rest, sign))
     out.append(f"Counting {rest} {'forward' if sign > 0 else 'back'} from {DAYS[start]} gives {counted}, "
                f"so {plural(offset, 'day', 'days')} {way} {DAYS[start]} is {end}.")
+    out.append(said.format(day=DAYS[start], k=asked, end=end, event=rng.choice(EVENTS)))
     return " ".join(out)
