@@ -25,10 +25,24 @@ import types
 from pathlib import Path
 
 import pytest
+import torch
 
 from conftest import REPO, compose
 from fine_tune import backends
 from fine_tune.errors import UserError
+
+
+class Attention(torch.nn.Module):
+    """A stand-in model with the linear layers LoRA is checked against (check_target_modules)."""
+
+    def __init__(self):
+        super().__init__()
+        for name in ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"):
+            setattr(self, name, torch.nn.Linear(2, 2))
+
+
+MODEL = Attention()
+TOKENIZER = types.SimpleNamespace(chat_template="{{ messages }}")  # an instruct model brings its own
 
 
 class Recorder:
@@ -37,7 +51,7 @@ class Recorder:
     @classmethod
     def from_pretrained(cls, **kwargs):
         cls.calls.append(("from_pretrained", kwargs))
-        return "model", "tokenizer"
+        return MODEL, TOKENIZER
 
     @classmethod
     def get_peft_model(cls, model, **kwargs):
@@ -75,7 +89,7 @@ def test_unsloth_backend_passes_4bit_and_lora_settings(fake_unsloth):
     from fine_tune.models.load import load_model
 
     cfg = compose(["model=qwen2.5-0.5b", "model.load_in_4bit=true", "method=sft", "method.sft.lora.r=8"])
-    assert load_model("Qwen/Qwen2.5-0.5B-Instruct", cfg.model, "/unused", "unsloth", 1024) == ("model", "tokenizer")
+    assert load_model("Qwen/Qwen2.5-0.5B-Instruct", cfg.model, "/unused", "unsloth", 1024) == (MODEL, TOKENIZER)
     name, kwargs = fake_unsloth.calls[0]
     assert name == "from_pretrained"
     assert kwargs["model_name"] == "Qwen/Qwen2.5-0.5B-Instruct" and kwargs["max_seq_length"] == 1024
@@ -84,7 +98,7 @@ def test_unsloth_backend_passes_4bit_and_lora_settings(fake_unsloth):
     from fine_tune.stages.common import StageContext, prepare
 
     ctx = StageContext("sft", 1, cfg.method.sft, cfg, None, None, "none", None, "unsloth")
-    model, peft_config = prepare(ctx, "model")
+    model, peft_config = prepare(ctx, MODEL)
     assert model == "peft-model" and peft_config is None  # Unsloth adds the adapter, TRL gets none
     name, kwargs = fake_unsloth.calls[1]
     assert name == "get_peft_model" and kwargs["r"] == 8 and kwargs["lora_alpha"] == 32
@@ -96,8 +110,8 @@ def test_hf_backend_hands_trl_a_peft_config():
 
     cfg = compose(["model=qwen2.5-0.5b", "method=sft"])
     ctx = StageContext("sft", 1, cfg.method.sft, cfg, None, None, "none", None, "hf")
-    model, peft_config = prepare(ctx, "model")
-    assert model == "model" and peft_config.r == 16 and peft_config.task_type == "CAUSAL_LM"
+    model, peft_config = prepare(ctx, MODEL)
+    assert model is MODEL and peft_config.r == 16 and peft_config.task_type == "CAUSAL_LM"
 
 
 def test_the_entrypoint_imports_no_optional_heavyweight_until_it_is_used():

@@ -65,7 +65,11 @@ def test_answer_loss_scores_the_same_tokens_in_every_format(tiny):
     rows = world.eval[:6]
     results = {kind: eval_loss(model, tokenizer, rows, 3, response=kind) for kind in ("direct", "cot", "thinking")}
     answers = {kind: [r["answer_tokens"] for r in per_row] for kind, (_, per_row) in results.items()}
-    expected = [len(tokenizer(" " + r["answer"], add_special_tokens=False)["input_ids"]) for r in rows]
+    # the tokens that overlap the answer's characters on its own `Answer:` line (a merged " [" counts)
+    lines = [(f"Answer: {r['answer']}", len("Answer: ")) for r in rows]
+    expected = [sum(end > start for _, end in tokenizer(line, add_special_tokens=False,
+                                                         return_offsets_mapping=True)["offset_mapping"])
+                for line, start in lines]
     assert answers["direct"] == answers["cot"] == answers["thinking"] == expected
     assert all(summary["response"] == kind for kind, (summary, _) in results.items())
     # the reference loss counts the whole reference: reasoning adds tokens
@@ -147,11 +151,11 @@ def test_gsm8k_generation_and_the_verifiable_judge(tiny):
 
 
 def test_mt_bench_winrate_and_deepeval_with_a_small_local_judge(tiny, cache_dir):
-    from fine_tune.evaluation.generations import generate
+    from fine_tune.evaluation.generations import Decoding, generate
 
     questions = load_rows(str(shared_data("mt_bench") / "question.jsonl"), format="mt_bench").rows[:4]
     model, tokenizer, folder = tiny
-    answers = generate(model, tokenizer, [q["prompt"] for q in questions], 12, 4, "mt-bench")
+    answers, _ = generate(model, tokenizer, questions, Decoding(max_new_tokens=12, batch_size=4), "mt-bench")
     client = LocalClient(llm_cfg(model=str(folder), max_new_tokens=8))
     outcomes = judge_pairs(LLMJudge(client), [(q, a, "I do not know.") for q, a in zip(questions, answers)])
     summary = summarize(outcomes, 500, 0.95, seed=0)

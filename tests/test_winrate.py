@@ -89,11 +89,11 @@ def test_the_bootstrap_interval_covers_the_true_rate():
     assert covered / trials >= 0.85, covered  # 95% nominal; percentile intervals run a little narrow
 
 
-def test_the_verifiable_judge_decides_by_checker_then_answer_line():
+def test_the_verifiable_judge_decides_by_correctness_only():
     judge = VerifiableJudge()
     right, wrong, no_line = "3 + 2 = 5.\nAnswer: 5", "Answer: 6", "it is five"
     assert judge.judge(ROW, right, wrong).verdict == A
     assert judge.judge(ROW, wrong, right).verdict == B
-    assert judge.judge(ROW, wrong, no_line).verdict == A  # both wrong: the stated answer wins
+    assert judge.judge(ROW, wrong, no_line).verdict == TIE  # both wrong: an Answer: line wins nothing
     assert judge.judge(ROW, right, "Answer: 5").verdict == TIE
     assert judge.judge({"id": "x", "prompt": "Write a poem"}, "a", "b").verdict == INVALID

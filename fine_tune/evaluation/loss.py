@@ -63,8 +63,9 @@ def eval_loss(model, tokenizer, rows: list[dict], batch_size: int, max_length: i
         per-row [{"id", "nll", "tokens", "answer_nll", "answer_tokens"}]), or (None, []) when no row
         has a reference answer.
     """
-    encoded = [(r["id"], *_tokenize(tokenizer, r, response, max_length, instruction))
-               for r in rows if response_text(r, response)]
+    # rows read from a user's file may carry no id: their position names them in the per-row file
+    encoded = [(r.get("id", i), *_tokenize(tokenizer, r, response, max_length, instruction))
+               for i, r in enumerate(rows) if response_text(r, response)]
     encoded = [e for e in encoded if len(e[1]) > e[2]]
     if not encoded:
         return None, []

@@ -145,11 +145,15 @@ def check_target_modules(ctx: StageContext, model) -> None:
     """
     from fine_tune.errors import UserError
 
-    names = {name.rsplit(".", 1)[-1] for name, module in model.named_modules() if isinstance(module, torch.nn.Linear)}
+    from transformers.pytorch_utils import Conv1D
+
+    # the layer types PEFT's LoRA adapts; GPT-2's attention and MLP are transformers' Conv1D, not Linear
+    adaptable = (torch.nn.Linear, torch.nn.Embedding, torch.nn.Conv1d, torch.nn.Conv2d, Conv1D)
+    names = {name.rsplit(".", 1)[-1] for name, module in model.named_modules() if isinstance(module, adaptable)}
     unknown = [m for m in ctx.stage.lora.target_modules if m not in names]
     if unknown:
         raise UserError(f"method.{ctx.name}.lora.target_modules has {', '.join(unknown)}, which this model does not "
-                        f"have; its linear layers: {', '.join(sorted(names))}")
+                        f"have; its layers LoRA can adapt: {', '.join(sorted(names))}")
 
 
 def prepare(ctx: StageContext, model):
