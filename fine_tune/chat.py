@@ -11,6 +11,7 @@ all build their chats here, so a multi-turn row is scored as it was trained.
 from __future__ import annotations
 
 import json
+import re
 
 BUILTIN_INSTRUCTION = 'Reason step by step, then give the final answer on a last line as "Answer: <answer>".'
 OFF = (None, "", "off", "none", "null")
@@ -21,6 +22,17 @@ def answer_instruction(setting: str | None) -> str | None:
     if setting in OFF:
         return None
     return BUILTIN_INSTRUCTION if setting == "default" else str(setting)
+
+
+# what a prompt that already asks for its answer's form says: an answer line, GSM8K's marks, a box
+_ASKS_FOR_FORMAT = re.compile(r"(?i)\banswer\s*:|####|\\boxed|final answer")
+
+
+def prompts_that_ask_already(rows: list[dict], instruction: str | None) -> list[dict]:
+    """The rows whose prompt already asks for a final-answer form, when an instruction would be appended."""
+    if not instruction:
+        return []
+    return [r for r in rows if instruction in r["prompt"] or _ASKS_FOR_FORMAT.search(r["prompt"])]
 
 
 def conversation(row: dict, instruction: str | None = None) -> list[dict]:

@@ -53,6 +53,40 @@ def exit_on_user_error(prog: str, work):
         sys.exit(2)
 
 
+def check_group_choices(choices: dict, options) -> None:
+    """Every chosen option of a config group is one the group has.
+
+    Hydra silently skips a missing option of an *optional* group (`debug=smok`,
+    `experiment=sft_cot_curatd`), which would run the full default instead.
+
+    Args:
+        choices: group -> chosen option (HydraConfig's runtime.choices).
+        options: group -> the options it has (its files on every search path, and the ConfigStore's).
+
+    Raises:
+        UserError: naming the group, the option, the nearest one and the list.
+    """
+    import difflib
+
+    for group, option in choices.items():
+        if group.startswith("hydra/") or not isinstance(option, str):
+            continue
+        known = options(group)
+        if known and option not in known:
+            near = difflib.get_close_matches(option, known, n=1)
+            hint = f"did you mean {group}={near[0]}? " if near else ""
+            raise UserError(f"{group}={option}: no such option: {hint}choose one of {', '.join(sorted(known))}")
+
+
+def _group_options(group: str) -> list[str]:
+    from hydra.core.global_hydra import GlobalHydra
+    from hydra.core.hydra_config import HydraConfig
+
+    hydra_cfg = HydraConfig.get()  # its overrides carry hydra.searchpath: a user's own config folders count
+    overrides = [*hydra_cfg.overrides.hydra, *hydra_cfg.overrides.task]
+    return GlobalHydra.instance().config_loader().get_group_options(group, config_name="config", overrides=overrides)
+
+
 @hydra.main(config_path=str(conf_dir()), config_name="config", version_base="1.3")
 def _task(cfg: DictConfig) -> float | None:
     from fine_tune.backends import activate
@@ -61,9 +95,15 @@ def _task(cfg: DictConfig) -> float | None:
         activate(cfg.backend.name)  # Unsloth, if chosen, must patch transformers/TRL/PEFT before they load
     except UserError:
         pass  # the run reports it (and a sweep records the job as failed)
-    from fine_tune.train import run_job  # heavy imports only once a config composed
+    from hydra.core.hydra_config import HydraConfig
 
-    return exit_on_user_error("fine-tune", lambda: run_job(cfg))
+    def checked_run():
+        check_group_choices(dict(HydraConfig.get().runtime.choices), _group_options)  # before the heavy imports
+        from fine_tune.train import run_job  # heavy imports only once a config composed
+
+        return run_job(cfg)
+
+    return exit_on_user_error("fine-tune", checked_run)
 
 
 def run_reporting_errors(task, prog: str) -> None:

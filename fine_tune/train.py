@@ -31,7 +31,7 @@ from fine_tune.data.pipeline import load_splits
 from fine_tune.data.report import write_report
 from fine_tune.errors import UserError, describe
 from fine_tune.evaluation.accuracy import checker_accuracy
-from fine_tune.chat import answer_instruction
+from fine_tune.chat import answer_instruction, prompts_that_ask_already
 from fine_tune.evaluation.generations import Decoding, generations_for, reference_budget, shared_path
 from fine_tune.evaluation.sampling import eval_rows, loss_rows
 from fine_tune.evaluation.suite import EvalTarget, evaluate, record, summary_metrics
@@ -71,6 +71,7 @@ def run(cfg: DictConfig) -> dict:
 
     transformers.set_seed(cfg.seed)
     splits = load_splits(cfg.data, cfg.cache_dir)
+    _warn_if_prompts_ask_already(cfg, splits)
     model, tokenizer = load_model(source, cfg.model, cfg.cache_dir, backend, max_length(cfg))
     group, label = _group_and_label(run_dir)
     tracker = NoTracker()  # the other processes of a multi-process job train only
@@ -107,6 +108,16 @@ def _check_shared_run_dir() -> None:
     if world_size() > 1 and not any(o.startswith("hydra.run.dir=") for o in HydraConfig.get().overrides.hydra):
         raise UserError(f"a job launched on {world_size()} processes needs one folder for all of them: "
                         "add hydra.run.dir=<folder> to the command")
+
+
+def _warn_if_prompts_ask_already(cfg: DictConfig, splits) -> None:
+    """Once a run: data.answer_instruction on prompts that already ask for an answer form asks twice."""
+    rows = [*splits.train, *splits.eval]
+    asking = prompts_that_ask_already(rows, answer_instruction(cfg.data.answer_instruction))
+    if asking and is_main():
+        log.warning("data.answer_instruction is on, but %d of %d prompts already ask for a final-answer form "
+                    "(first: %s, %r): they are asked twice; set data.answer_instruction=off if the source asks "
+                    "for its own format", len(asking), len(rows), asking[0].get("id"), asking[0]["prompt"][-80:])
 
 
 def run_job(cfg: DictConfig) -> float:

@@ -7,7 +7,8 @@ import json
 import pytest
 from omegaconf import OmegaConf
 
-from fine_tune.chat import BUILTIN_INSTRUCTION, answer_instruction, conversation, full_text, prompt_text
+from fine_tune.chat import (BUILTIN_INSTRUCTION, answer_instruction, conversation, full_text, prompt_text,
+                             prompts_that_ask_already)
 from fine_tune.config import ModelConfig
 from fine_tune.errors import UserError
 from fine_tune.evaluation.judge_cache import CachedCompletions, JudgmentCache
@@ -126,3 +127,23 @@ def test_deepeval_judge_completions_are_cached_and_rejected_ones_retried(tmp_pat
         again.complete("p")
         again.reject("p")
     assert client.calls == 3  # three attempts in all
+
+
+def test_prompts_that_already_ask_for_an_answer_form_are_found():
+    rows = [{"id": "a", "prompt": "What is 2 + 3?"},
+            {"id": "b", "prompt": "What is 2 + 3? End with 'Answer: <n>'."},
+            {"id": "c", "prompt": "Put the result in \\boxed{}."},
+            {"id": "d", "prompt": f"What is 1 + 1?\n\n{BUILTIN_INSTRUCTION}"}]
+    assert [r["id"] for r in prompts_that_ask_already(rows, BUILTIN_INSTRUCTION)] == ["b", "c", "d"]
+    assert prompts_that_ask_already(rows, None) == []  # no instruction: nothing is asked twice
+
+
+def test_a_zero_cap_is_an_error_naming_its_key():
+    from fine_tune.evaluation.sampling import eval_rows, loss_rows
+
+    rows = [{"id": str(i), "skill": "s", "prompt": "p"} for i in range(5)]
+    with pytest.raises(UserError, match=r"eval.max_loss_rows=0"):
+        loss_rows(rows, OmegaConf.create({"max_loss_rows": 0, "max_prompts": None}))
+    with pytest.raises(UserError, match=r"eval.max_prompts=-1"):
+        eval_rows(rows, OmegaConf.create({"max_loss_rows": None, "max_prompts": -1}))
+    assert len(loss_rows(rows, OmegaConf.create({"max_loss_rows": 2, "max_prompts": None}))) == 2

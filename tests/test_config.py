@@ -11,7 +11,7 @@ import pytest
 from omegaconf import OmegaConf
 
 from conftest import REPO, compose
-from fine_tune.errors import describe
+from fine_tune.errors import UserError, describe
 
 CONF = REPO / "conf"
 GROUPS = ["data", "model", "method", "backend", "eval", "logger", "debug"]
@@ -132,3 +132,24 @@ def test_experiment_works_from_any_working_directory(tmp_path):
     result = _cli("experiment=large_sft_raw", "--cfg", "job", cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     assert "study: large_sft_raw" in result.stdout and "name: raw" in result.stdout
+
+
+@pytest.mark.parametrize("group,option,near", [("debug", "smok", "smoke"), ("experiment", "sft_cot_curatd",
+                         "sft_cot_curated"), ("ablate", "no_nois", "no_noise"), ("hparams_search", "optna", "optuna")])
+def test_a_typo_in_an_optional_group_is_an_error_not_the_default(group, option, near):
+    from fine_tune.cli import check_group_choices, conf_dir
+
+    options = lambda g: sorted(p.stem for p in (conf_dir() / g).glob("*.yaml"))  # noqa: E731
+    # Hydra skips a missing option of an optional group silently: the full default would run
+    with pytest.raises(UserError, match=rf"{group}={option}: no such option: did you mean {group}={near}\?"):
+        check_group_choices({group: option}, options)
+    check_group_choices({group: near, "hydra/launcher": "nope", "method": ["sft"]}, options)
+
+
+def test_the_entrypoint_refuses_a_typo_in_an_optional_group(tmp_path):
+    result = subprocess.run([sys.executable, "-m", "fine_tune", "debug=smok", f"hydra.run.dir={tmp_path}"],
+                            capture_output=True, text=True, cwd=REPO, timeout=120,
+                            env=dict(os.environ, PYTHONPATH=str(REPO)))
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert "debug=smok: no such option: did you mean debug=smoke?" in result.stderr.strip().splitlines()[-1]
+    assert not (tmp_path / "metrics.json").exists()  # nothing ran
