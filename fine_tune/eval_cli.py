@@ -42,14 +42,31 @@ def load_run_config(run_dir: Path, overrides: list[str]):
     if missing:
         raise UserError(f"{run_dir} is not a fine-tune run folder: expected {' and '.join(map(str, expected))} "
                         f"(missing: {', '.join(missing)})")
-    for item in overrides:
+    groups = [item for item in overrides if item.split("=", 1)[0] == "logger"]  # logger=none, as in fine-tune
+    settings = [item for item in overrides if item not in groups]
+    for item in settings:
         key = item.split("=", 1)[0].lstrip("+")
         if "=" not in item or not key.startswith(EDITABLE):
             raise UserError(f"override '{item}': fine-tune-eval changes eval.* and logger.* settings only "
-                            "(key=value); to change what was trained, start a new run")
+                            "(key=value, or logger=<option>); to change what was trained, start a new run")
     cfg = OmegaConf.merge(OmegaConf.structured(Config), OmegaConf.load(expected[0]))
     OmegaConf.set_struct(cfg, True)
-    return OmegaConf.merge(cfg, OmegaConf.from_dotlist(overrides))
+    for item in groups:
+        cfg = OmegaConf.merge(cfg, {"logger": _logger_option(item.split("=", 1)[1])})
+    return OmegaConf.merge(cfg, OmegaConf.from_dotlist(settings))
+
+
+def _logger_option(option: str):
+    """conf/logger/<option>.yaml's settings (its defaults list is the schema the run's config already has)."""
+    from fine_tune.cli import conf_dir
+
+    folder = conf_dir() / "logger"
+    options = sorted(p.stem for p in folder.glob("*.yaml"))
+    if option not in options:
+        raise UserError(f"logger={option}: no such option: choose one of {', '.join(options)}")
+    settings = OmegaConf.load(folder / f"{option}.yaml")
+    settings.pop("defaults", None)
+    return settings
 
 
 def reevaluate(run_dir: Path, overrides: list[str]) -> dict:

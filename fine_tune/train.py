@@ -71,6 +71,7 @@ def run(cfg: DictConfig) -> dict:
 
     transformers.set_seed(cfg.seed)
     splits = load_splits(cfg.data, cfg.cache_dir)
+    check_sizes(cfg, splits)
     _warn_if_prompts_ask_already(cfg, splits)
     model, tokenizer = load_model(source, cfg.model, cfg.cache_dir, backend, max_length(cfg))
     group, label = _group_and_label(run_dir)
@@ -108,6 +109,22 @@ def _check_shared_run_dir() -> None:
     if world_size() > 1 and not any(o.startswith("hydra.run.dir=") for o in HydraConfig.get().overrides.hydra):
         raise UserError(f"a job launched on {world_size()} processes needs one folder for all of them: "
                         "add hydra.run.dir=<folder> to the command")
+
+
+def check_sizes(cfg: DictConfig, splits) -> None:
+    """Data too small to train and evaluate on: an error before the model loads, not a silent run.
+
+    Raises:
+        UserError: no eval rows, or fewer train rows than one batch; naming the sizes and the fix.
+    """
+    if not splits.eval:
+        raise UserError(f"the data has {len(splits.train)} train rows and no eval rows: nothing would measure the "
+                        f"run; raise data.eval_fraction (now {cfg.data.eval_fraction}) or give "
+                        "data.source.eval_split")
+    batch = cfg.debug.batch_size or cfg.model.per_device_train_batch_size
+    if len(splits.train) < batch:
+        raise UserError(f"{len(splits.train)} train rows are fewer than one batch of {batch}: add rows, or set "
+                        f"model.per_device_train_batch_size={len(splits.train)} or lower")
 
 
 def _warn_if_prompts_ask_already(cfg: DictConfig, splits) -> None:

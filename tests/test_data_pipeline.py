@@ -54,3 +54,43 @@ def test_fine_tune_data_bad_path_is_one_line(tmp_path):
     )
     assert result.returncode == 2 and "Traceback" not in result.stderr
     assert "fine-tune-data: error: data.source.path '/no/such.jsonl' does not exist" in result.stderr
+
+
+def test_a_max_samples_below_one_is_an_error_not_a_slice():
+    import pytest
+
+    from fine_tune.errors import UserError
+
+    for bad in (0, -5):  # [:-5] would train on all rows but the last five; [:0] on none
+        with pytest.raises(UserError, match=rf"data.max_samples must be at least 1, not {bad}"):
+            load_splits(compose(["data=raw", f"data.max_samples={bad}"]).data, show_progress=False)
+
+
+def test_preference_pairs_that_prefer_nothing_are_an_error():
+    import pytest
+
+    from fine_tune.data.preferences import preference_rows
+    from fine_tune.errors import UserError
+
+    rows = [{"id": f"r{i}", "prompt": "p", "chosen": "same", "rejected": "same "} for i in range(3)]
+    with pytest.raises(UserError, match="every one of the 3 train preference pairs has chosen equal to rejected"):
+        preference_rows(rows, 0, "train")
+    rows[0]["rejected"] = "other"
+    assert len(preference_rows(rows, 0, "train")) == 3  # some equal pairs: a warning, the rest still teach
+
+
+def test_data_too_small_to_train_or_measure_is_an_error_naming_the_sizes():
+    import types
+
+    import pytest
+
+    from fine_tune.errors import UserError
+    from fine_tune.train import check_sizes
+
+    cfg = compose(["debug=smoke"])  # batch 4
+    row = {"id": "r", "prompt": "p", "response": "a"}
+    with pytest.raises(UserError, match=r"1 train rows and no eval rows: .*data.eval_fraction \(now 0.05\)"):
+        check_sizes(cfg, types.SimpleNamespace(train=[row], eval=[]))
+    with pytest.raises(UserError, match=r"3 train rows are fewer than one batch of 4: .*batch_size=3 or lower"):
+        check_sizes(cfg, types.SimpleNamespace(train=[row] * 3, eval=[row]))
+    check_sizes(cfg, types.SimpleNamespace(train=[row] * 4, eval=[row]))

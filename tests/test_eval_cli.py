@@ -94,3 +94,19 @@ def test_bad_input_is_one_line(finished_run, cache_dir, tmp_path, monkeypatch, c
     assert "unreachable" in unreachable
     errors = [line for line in unreachable.splitlines() if "error" in line.lower()]
     assert len(errors) == 1 and "Traceback" not in unreachable, unreachable  # progress bars aside
+
+
+def test_logger_can_be_chosen_as_a_group_as_in_fine_tune(tmp_path):
+    from omegaconf import OmegaConf
+
+    from conftest import compose
+    from fine_tune.errors import UserError
+    from fine_tune.eval_cli import load_run_config
+
+    (tmp_path / ".hydra").mkdir()
+    (tmp_path / ".hydra" / "config.yaml").write_text(OmegaConf.to_yaml(compose(["logger=wandb"])))
+    (tmp_path / "metrics.json").write_text("{}")
+    cfg = load_run_config(tmp_path, ["logger=none", "eval.max_prompts=4"])
+    assert cfg.logger.name == "none" and cfg.logger.mode == "disabled" and cfg.eval.max_prompts == 4
+    with pytest.raises(UserError, match=r"logger=nope: no such option: choose one of none, wandb"):
+        load_run_config(tmp_path, ["logger=nope"])

@@ -387,3 +387,42 @@ def test_hub_name_offline_is_one_quick_line(monkeypatch):
     message = one_line(err)
     assert message.startswith("cannot load data set 'no-such-owner/no-such-data-set-4821' from the Hugging Face Hub: ")
     assert message.endswith("check the name, your network, or use data.source.path=<local file>")
+
+
+def test_a_byte_order_mark_is_read_as_nothing(tmp_path):
+    rows = [{"instruction": "Say hi", "output": "hi"}, {"instruction": "Say yo", "output": "yo"}]
+    (tmp_path / "bom.jsonl").write_text("\ufeff" + "\n".join(json.dumps(r) for r in rows), encoding="utf-8")
+    (tmp_path / "bom.csv").write_text("\ufeffinstruction,output\nSay hi,hi\n", encoding="utf-8")
+    assert [r["prompt"] for r in load_rows(str(tmp_path / "bom.jsonl")).rows] == ["Say hi", "Say yo"]
+    assert [r["prompt"] for r in load_rows(str(tmp_path / "bom.csv")).rows] == ["Say hi"]
+
+
+def test_a_json_array_saved_as_jsonl_is_read_as_one(tmp_path):
+    rows = [{"instruction": f"Say {w}", "output": w} for w in ("hi", "yo")]
+    (tmp_path / "array.jsonl").write_text(json.dumps(rows, indent=2), encoding="utf-8")
+    assert [r["prompt"] for r in load_rows(str(tmp_path / "array.jsonl")).rows] == ["Say hi", "Say yo"]
+
+
+def test_a_truncated_gzip_is_one_line_naming_the_file(tmp_path):
+    whole = gzip.compress(b"".join(json.dumps({"instruction": f"q{i}", "output": "a"}).encode() + b"\n"
+                                   for i in range(2000)))
+    (tmp_path / "cut.jsonl.gz").write_bytes(whole[: len(whole) // 2])
+    with pytest.raises(UserError, match=r"cannot read .*cut\.jsonl\.gz: .*check that it is a \.jsonl\.gz file"):
+        load_rows(str(tmp_path / "cut.jsonl.gz"))
+
+
+def test_nesting_deeper_than_the_reader_allows_is_a_rejected_line(tmp_path):
+    deep = "[" * 100_000 + "]" * 100_000
+    (tmp_path / "deep.jsonl").write_text(json.dumps({"instruction": "q", "output": "a"}) + "\n" + deep + "\n")
+    result = load_rows(str(tmp_path / "deep.jsonl"), on_error="skip")
+    assert len(result.rows) == 1 and result.rejects[0]["line"] == 2 and "nested deeper" in result.rejects[0]["reason"]
+    (tmp_path / "deep.json").write_text(deep)
+    with pytest.raises(UserError, match=r"deep\.json: nested deeper than the JSON reader allows"):
+        load_rows(str(tmp_path / "deep.json"))
+
+
+def test_a_nan_literal_answer_is_rejected_with_its_reason(tmp_path):
+    (tmp_path / "nan.jsonl").write_text('{"instruction": "a", "output": NaN}\n{"instruction": "b", "output": "ok"}\n')
+    result = load_rows(str(tmp_path / "nan.jsonl"), on_error="skip")
+    assert [r["prompt"] for r in result.rows] == ["b"]
+    assert result.rejects[0]["line"] == 1 and "field 'output' is nan, not a finite number" in result.rejects[0]["reason"]

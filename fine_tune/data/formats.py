@@ -18,6 +18,7 @@ and line and then raises a `UserError` or keeps the record as a reject.
 from __future__ import annotations
 
 import json
+import math
 import re
 from dataclasses import dataclass
 from typing import Callable
@@ -64,6 +65,8 @@ def _text(raw: dict, key: str) -> str | None:
     if value is None or isinstance(value, str):
         return value
     if isinstance(value, (int, float)) and not isinstance(value, bool):
+        if not math.isfinite(value):  # JSON's NaN/Infinity literals: no answer to learn from or check against
+            raise RowError(f"field '{key}' is {value}, not a finite number or text")
         return str(value)
     raise RowError(f"field '{key}' is a {type(value).__name__}, expected text")
 

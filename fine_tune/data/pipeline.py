@@ -99,6 +99,9 @@ def _resize(train: list[dict], data_cfg) -> list[dict]:
             raise UserError(f"data.fraction must be in (0, 1], not {data_cfg.fraction}")
         train = train[: max(1, round(len(train) * data_cfg.fraction))]
     if data_cfg.max_samples is not None:
+        if data_cfg.max_samples < 1:  # a slice would silently keep all rows but the last few (or none)
+            raise UserError(f"data.max_samples must be at least 1, not {data_cfg.max_samples}: "
+                            "give a number of train rows, or null for all of them")
         train = train[: data_cfg.max_samples]
     return train
 

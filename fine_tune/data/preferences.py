@@ -8,11 +8,14 @@ final answer line, the two failures the checkers punish.
 
 from __future__ import annotations
 
+import logging
 import random
 
 from fine_tune.data.embedded import cot_response, damage
 from fine_tune.data.schema import is_structured
 from fine_tune.errors import UserError
+
+log = logging.getLogger(__name__)
 
 
 def _pair(row: dict, rng: random.Random) -> tuple[str, str] | None:
@@ -44,4 +47,12 @@ def preference_rows(rows: list[dict], seed: int, what: str) -> list[dict]:
             f"(fields found: {', '.join(fields)}): use preference data (prompt/chosen/rejected, HH, ShareGPT "
             "chosen/rejected) or data with final answers and checkers"
         )
+    same = [p for p in pairs if str(p["chosen"]).strip() == str(p["rejected"]).strip()]
+    if pairs and len(same) == len(pairs):  # DPO's loss is flat: it would train nothing and say nothing
+        raise UserError(f"method dpo: every one of the {len(pairs)} {what} preference pairs has chosen equal to "
+                        f"rejected (first: {same[0].get('id')}): the data holds no preference; check the "
+                        "source's rejected column")
+    if same:
+        log.warning("%d of %d %s preference pairs have chosen equal to rejected: they teach DPO nothing",
+                    len(same), len(pairs), what)
     return pairs

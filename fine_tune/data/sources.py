@@ -18,6 +18,7 @@ import csv
 import gzip
 import json
 import logging
+import zlib
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
@@ -63,7 +64,20 @@ def _suffix(file: Path) -> str | None:
 
 
 def _open(file: Path):
-    return gzip.open(file, "rt", encoding="utf-8") if file.name.endswith(".gz") else open(file, encoding="utf-8")
+    # utf-8-sig: a byte-order mark, which Windows tools write, is read as nothing
+    return gzip.open(file, "rt", encoding="utf-8-sig") if file.name.endswith(".gz") else open(file, encoding="utf-8-sig")
+
+
+_TOO_DEEP = "nested deeper than the JSON reader allows (Python's recursion limit)"
+
+
+def _starts_with_array(file: Path) -> bool:
+    """Whether the file's first non-blank character opens a JSON array: a .json saved under .jsonl."""
+    with _open(file) as handle:
+        for line in handle:
+            if line.strip():
+                return line.lstrip().startswith("[")
+    return False
 
 
 def _read_jsonl(file: Path) -> list[_Record]:
@@ -77,6 +91,9 @@ def _read_jsonl(file: Path) -> list[_Record]:
             except json.JSONDecodeError as err:
                 records.append(_Record(number, line.rstrip("\n"), f"malformed JSON ({err.msg} at column {err.colno})"))
                 continue
+            except RecursionError:
+                records.append(_Record(number, line[:200], _TOO_DEEP))
+                continue
             error = None if isinstance(obj, dict) else f"not a JSON object but a {type(obj).__name__}"
             records.append(_Record(number, obj, error))
     return records
@@ -87,6 +104,8 @@ def _read_json(file: Path) -> tuple[str, list[_Record]]:
         text = handle.read()
     try:
         data = json.loads(text)
+    except RecursionError:
+        raise UserError(f"{file}: {_TOO_DEEP}; flatten the file's structure") from None
     except json.JSONDecodeError as err:
         if err.msg == "Extra data":  # JSON Lines saved as .json, common on the Hub
             return "line", _read_jsonl(file)
@@ -102,7 +121,7 @@ def _read_json(file: Path) -> tuple[str, list[_Record]]:
 
 def _read_csv(file: Path) -> list[_Record]:
     records = []
-    with open(file, newline="", encoding="utf-8") as handle:
+    with open(file, newline="", encoding="utf-8-sig") as handle:
         for number, row in enumerate(csv.DictReader(handle), 1):
             extra = row.pop(None, None)  # cells beyond the header
             error = f"has {len(extra)} more cells than the header" if extra else None
@@ -115,6 +134,9 @@ def _read_file(file: Path) -> _Source:
     suffix = _suffix(file)
     stem = file.name[: -len(suffix)]
     try:
+        if suffix in (".jsonl", ".jsonl.gz") and _starts_with_array(file):
+            log.warning("%s holds a JSON array, not JSON Lines: read as one (name it .json)", file)
+            return _Source(str(file), stem, *_read_json(file))
         if suffix in (".jsonl", ".jsonl.gz"):
             return _Source(str(file), stem, "line", _read_jsonl(file))
         if suffix in (".json", ".json.gz"):
@@ -125,7 +147,8 @@ def _read_file(file: Path) -> _Source:
 
         rows = pq.read_table(file).to_pylist()
         return _Source(str(file), stem, "row", [_Record(n, row, None) for n, row in enumerate(rows, 1)])
-    except (OSError, UnicodeDecodeError, csv.Error, ValueError) as err:  # ArrowInvalid is a ValueError
+    # ArrowInvalid is a ValueError; a truncated .gz ends in EOFError, a corrupt one in zlib.error
+    except (OSError, EOFError, zlib.error, UnicodeDecodeError, csv.Error, ValueError) as err:
         line = " ".join(str(err).split())
         raise UserError(f"cannot read {file}: {line[:200]}; check that it is a {suffix} file") from None
 
