@@ -379,6 +379,8 @@ def register_configs() -> None:
     # ${ensure_dir:path}: the path, created first. Optuna opens its SQLite storage in the sweep
     # folder before Hydra has made that folder.
     OmegaConf.register_new_resolver("ensure_dir", _ensure_dir, replace=True)
+    # ${suffix:${debug.name}}: "_smoke" under debug=smoke, "" otherwise (Optuna's study name)
+    OmegaConf.register_new_resolver("suffix", lambda value: f"_{value}" if value else "", replace=True)
     cs = ConfigStore.instance()
     # Under schema/ so they do not show up as options of the groups they type.
     cs.store(group="schema", name="config", node=Config)

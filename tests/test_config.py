@@ -153,3 +153,12 @@ def test_the_entrypoint_refuses_a_typo_in_an_optional_group(tmp_path):
     assert result.returncode == 2 and "Traceback" not in result.stderr
     assert "debug=smok: no such option: did you mean debug=smoke?" in result.stderr.strip().splitlines()[-1]
     assert not (tmp_path / "metrics.json").exists()  # nothing ran
+
+
+def test_debug_caps_hold_under_a_search_and_an_experiment_and_name_their_study():
+    search = compose(["hparams_search=optuna", "debug=smoke"], return_hydra_config=True)
+    assert search.debug.max_steps == 6 and search.debug.batch_size == 4  # not the search's own 60 / 8
+    assert search.hydra.sweeper.study_name.endswith("_smoke")  # a smoke search never continues a real one
+    real = compose(["hparams_search=optuna"], return_hydra_config=True)
+    assert real.debug.max_steps == 60 and real.hydra.sweeper.study_name == "hparams_search_curated_sft_cot+dpo"
+    assert compose(["experiment=method_comparison", "debug=smoke"]).eval.max_prompts == 8
