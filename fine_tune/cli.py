@@ -23,6 +23,7 @@ from omegaconf import DictConfig
 
 from fine_tune.config import register_configs
 from fine_tune.errors import UserError, describe, exit_on_error
+from fine_tune.stage_names import check_repeats, requested_stages
 
 
 def conf_dir() -> Path:
@@ -98,7 +99,9 @@ def _task(cfg: DictConfig) -> float | None:
     from hydra.core.hydra_config import HydraConfig
 
     def checked_run():
-        check_group_choices(dict(HydraConfig.get().runtime.choices), _group_options)  # before the heavy imports
+        # before the heavy imports: a mistake on the command line answers in a second, not after TRL loads
+        check_group_choices(dict(HydraConfig.get().runtime.choices), _group_options)
+        check_repeats(requested_stages(HydraConfig.get().overrides.task))
         from fine_tune.train import run_job  # heavy imports only once a config composed
 
         return run_job(cfg)

@@ -15,6 +15,7 @@ from pathlib import Path
 from fine_tune.distributed import barrier, is_main
 from fine_tune.errors import UserError
 from fine_tune.outputs import write_folder_atomic
+from fine_tune.stage_names import check_repeats
 from fine_tune.stages.dpo import run_dpo
 from fine_tune.stages.grpo import run_grpo
 from fine_tune.stages.sft import run_sft
@@ -37,25 +38,9 @@ def max_length(cfg) -> int:
     return max(int(cfg.method[name].max_length) for name in cfg.method)
 
 
-def requested_stages(task_overrides: list[str]) -> list[str] | None:
-    """The stages a `method=[...]` command-line override lists, repeats included (composition drops them)."""
-    from hydra.core.override_parser.overrides_parser import OverridesParser
-
-    for override in OverridesParser.create().parse_overrides(list(task_overrides)):
-        if override.key_or_group == "method" and not override.is_sweep_override():
-            value = override.value()
-            return [str(v) for v in value] if isinstance(value, list) else [str(value)]
-    return None
-
-
 def check_available(stages: list[str], requested: list[str] | None = None) -> None:
     """Every stage has a runner, and none is named twice by mistake."""
-    repeated = sorted({name for name in requested or [] if requested.count(name) > 1})
-    if repeated:
-        raise UserError(
-            f"method names {', '.join(repeated)} twice: a chain runs each stage once; to train a stage longer "
-            f"raise method.{repeated[0]}.num_train_epochs, e.g. method=[sft_cot,dpo] method.dpo.num_train_epochs=2"
-        )
+    check_repeats(requested)
     for name in stages:
         if name not in RUNNERS:
             raise UserError(f"method '{name}' has no stage runner; known: {', '.join(RUNNERS)}")
