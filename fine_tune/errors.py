@@ -94,11 +94,13 @@ def describe(err: BaseException) -> str | None:
         return _missing_option(err)
     if isinstance(err, OverrideParseException):
         return "cannot parse command-line override: " + _first_line(str(err))
+    # a mistake inside a preset file: Hydra's message names the file ("In 'experiment/x': ..."), its cause the key
+    preset = re.match(r"In '([^']+)'", str(err)) if isinstance(err, ConfigCompositionException) else None
     cause: BaseException | None = err
-    while cause is not None:  # Hydra wraps OmegaConf's error; the cause has the key
+    while cause is not None:  # Hydra wraps OmegaConf's error (as cause, or raised while handling it)
         if isinstance(cause, (ValidationError, MissingMandatoryValue, *KEY_ERRORS)):
-            return _omegaconf(cause)
-        cause = cause.__cause__
+            return (f"in preset '{preset.group(1)}': " if preset else "") + _omegaconf(cause)
+        cause = cause.__cause__ or cause.__context__
     if isinstance(err, ConfigCompositionException):
         return _first_line(str(err))
     if isinstance(err, PermissionError) or (isinstance(err, OSError) and err.filename):

@@ -162,3 +162,20 @@ def test_debug_caps_hold_under_a_search_and_an_experiment_and_name_their_study()
     real = compose(["hparams_search=optuna"], return_hydra_config=True)
     assert real.debug.max_steps == 60 and real.hydra.sweeper.study_name == "hparams_search_curated_sft_cot+dpo"
     assert compose(["experiment=method_comparison", "debug=smoke"]).eval.max_prompts == 8
+
+
+@pytest.mark.parametrize("body,expected", [
+    ("data:\n  max_sampless: 5\n", "in preset 'experiment/mine': unknown config key 'data.max_sampless' (did you mean "
+                                   "'max_samples'?)"),
+    ("data:\n  max_samples: lots\n", "in preset 'experiment/mine': bad value for config key 'data.max_samples': "
+                                     "Value 'lots'"),
+])
+def test_a_mistake_inside_a_users_preset_names_the_preset_and_the_key(tmp_path, body, expected):
+    (tmp_path / "experiment").mkdir()
+    (tmp_path / "experiment" / "mine.yaml").write_text("# @package _global_\n" + body)
+    result = subprocess.run([sys.executable, "-m", "fine_tune", "experiment=mine", f"hydra.searchpath=[file://{tmp_path}]"],
+                            capture_output=True, text=True, cwd=REPO, timeout=120,
+                            env=dict(os.environ, PYTHONPATH=str(REPO)))
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert result.stderr.strip().splitlines() == [f"fine-tune: error: {result.stderr.split('error: ', 1)[1].strip()}"]
+    assert expected in result.stderr
