@@ -179,3 +179,34 @@ def test_a_mistake_inside_a_users_preset_names_the_preset_and_the_key(tmp_path, 
     assert result.returncode == 2 and "Traceback" not in result.stderr
     assert result.stderr.strip().splitlines() == [f"fine-tune: error: {result.stderr.split('error: ', 1)[1].strip()}"]
     assert expected in result.stderr
+
+
+@pytest.mark.parametrize("override,message", [
+    ("data.max_samples=-5", "data.max_samples=-5: must be at least 1"),
+    ("data.fraction=0", "data.fraction=0.0: must be in (0, 1]"),
+    ("data.eval_fraction=1", "data.eval_fraction=1.0: must be between 0 and 1"),
+    ("model.learning_rate=-1e-4", "model.learning_rate=-0.0001: must be a positive number"),
+    ("model.per_device_train_batch_size=0", "model.per_device_train_batch_size=0: must be at least 1"),
+    ("debug.max_steps=0", "debug.max_steps=0: must be at least 1"),
+    ("method.sft_cot.max_steps=0", "method.sft_cot.max_steps=0: must be -1 (whole epochs) or at least 1"),
+    ("method.dpo.beta=0", "method.dpo.beta=0.0: must be a positive number"),
+    ("eval.max_new_tokens=0", "eval.max_new_tokens=0: must be at least 1"),
+])
+def test_values_out_of_range_are_refused_before_anything_loads(override, message):
+    from fine_tune.config_ranges import check_ranges
+
+    with pytest.raises(UserError) as err:
+        check_ranges(compose([override]))
+    assert str(err.value).startswith(message)
+
+
+def test_grpo_needs_two_generations_and_every_preset_is_in_range():
+    from fine_tune.config_ranges import check_ranges
+
+    with pytest.raises(UserError, match=r"method.grpo.num_generations=1: must be at least 2"):
+        check_ranges(compose(["method=grpo", "method.grpo.num_generations=1"]))
+    presets = sorted(p.stem for p in (REPO / "experiments").glob("*.yaml"))
+    for extra in ([], ["debug=smoke"], ["hparams_search=optuna"]):
+        for preset in presets:
+            check_ranges(compose([f"experiment={preset}", *extra]))
+        check_ranges(compose(extra))

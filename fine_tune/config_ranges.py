@@ -1,0 +1,82 @@
+"""Sizes, fractions, steps and rates in range, checked once the config composes and before anything loads.
+
+The schemas check types (an int is an int); they cannot say that a batch of 0, a fraction of
+1.5 or a negative learning rate means nothing. Left to the trainers these fail minutes later,
+deep inside TRL or torch, or, worse, run something else (`data.max_samples=-5` slices off
+the last five rows). Each rule names its key, the value and what it must be.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+
+from omegaconf import DictConfig
+
+from fine_tune.errors import UserError
+
+AT_LEAST_1 = (lambda v: v >= 1, "at least 1")
+POSITIVE = (lambda v: v > 0 and math.isfinite(v), "a positive number")
+NOT_NEGATIVE = (lambda v: v >= 0 and math.isfinite(v), "0 or more")
+OPEN_FRACTION = (lambda v: 0 < v < 1, "between 0 and 1 (both excluded)")
+FRACTION = (lambda v: 0 < v <= 1, "in (0, 1]")
+STEPS = (lambda v: v == -1 or v >= 1, "-1 (whole epochs) or at least 1")
+
+# key -> (test, what it must be); None values mean "unset" and are not checked
+RULES: dict[str, tuple[Callable, str]] = {
+    "data.max_samples": AT_LEAST_1,
+    "data.fraction": FRACTION,
+    "data.eval_fraction": OPEN_FRACTION,
+    "model.learning_rate": POSITIVE,
+    "model.num_train_epochs": POSITIVE,
+    "model.per_device_train_batch_size": AT_LEAST_1,
+    "debug.max_steps": AT_LEAST_1,
+    "debug.batch_size": AT_LEAST_1,
+    "eval.max_prompts": AT_LEAST_1,
+    "eval.max_loss_rows": AT_LEAST_1,
+    "eval.max_new_tokens": AT_LEAST_1,
+    "eval.batch_size": AT_LEAST_1,
+}
+STAGE_RULES: dict[str, tuple[Callable, str]] = {
+    "learning_rate": POSITIVE,
+    "learning_rate_scale": POSITIVE,
+    "num_train_epochs": POSITIVE,
+    "per_device_train_batch_size": AT_LEAST_1,
+    "gradient_accumulation_steps": AT_LEAST_1,
+    "max_steps": STEPS,
+    "max_length": AT_LEAST_1,
+    "warmup_ratio": (lambda v: 0 <= v < 1, "in [0, 1)"),
+    "weight_decay": NOT_NEGATIVE,
+    "save_steps": NOT_NEGATIVE,
+    "logging_steps": AT_LEAST_1,
+    "beta": POSITIVE,
+    "num_generations": (lambda v: v >= 2, "at least 2 (GRPO compares completions of one prompt)"),
+    "max_completion_length": AT_LEAST_1,
+    "temperature": POSITIVE,
+}
+
+
+def _value(cfg: DictConfig, key: str):
+    node = cfg
+    for part in key.split("."):
+        if not isinstance(node, DictConfig) or part not in node:
+            return None
+        node = node[part]
+    return node
+
+
+def check_ranges(cfg: DictConfig) -> None:
+    """Every rule of RULES, and STAGE_RULES for each selected stage.
+
+    Raises:
+        UserError: the first key out of range, with its value and what it must be.
+    """
+    checks = [(key, _value(cfg, key), rule) for key, rule in RULES.items()]
+    for stage in cfg.get("method") or {}:
+        checks += [(f"method.{stage}.{key}", _value(cfg, f"method.{stage}.{key}"), rule)
+                   for key, rule in STAGE_RULES.items()]
+    for key, value, (test, must_be) in checks:
+        if value is None or isinstance(value, bool) or not isinstance(value, (int, float)):
+            continue
+        if not test(value):
+            raise UserError(f"{key}={value}: must be {must_be}")
