@@ -71,6 +71,12 @@ def _logger_option(option: str):
 
 def reevaluate(run_dir: Path, overrides: list[str]) -> dict:
     """Evaluate `run_dir` again under its config plus `overrides`; returns the new eval results."""
+    # the folder and the overrides first: a mistake answers in a second, before torch and TRL load
+    cfg = load_run_config(run_dir, overrides)
+    metrics = json.loads((run_dir / "metrics.json").read_text())
+    if metrics.get("status") != "finished":
+        raise UserError(f"{run_dir} has status '{metrics.get('status')}': only a finished run can be evaluated "
+                        "(run its command again to finish it)")
     from fine_tune.data.pipeline import load_splits
     from fine_tune.chat import answer_instruction
     from fine_tune.evaluation.generations import Decoding, generations_for, reference_budget
@@ -80,11 +86,6 @@ def reevaluate(run_dir: Path, overrides: list[str]) -> dict:
     from fine_tune.stages import max_length, response_format
     from fine_tune.tracking import make_tracker
 
-    cfg = load_run_config(run_dir, overrides)
-    metrics = json.loads((run_dir / "metrics.json").read_text())
-    if metrics.get("status") != "finished":
-        raise UserError(f"{run_dir} has status '{metrics.get('status')}': only a finished run can be evaluated "
-                        "(run its command again to finish it)")
     held_out = load_splits(cfg.data, cfg.cache_dir, show_progress=False).eval
     rows = eval_rows(held_out, cfg.eval)
     tuned = functools.cache(lambda: load_run_model(run_dir))

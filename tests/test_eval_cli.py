@@ -110,3 +110,11 @@ def test_logger_can_be_chosen_as_a_group_as_in_fine_tune(tmp_path):
     assert cfg.logger.name == "none" and cfg.logger.mode == "disabled" and cfg.eval.max_prompts == 4
     with pytest.raises(UserError, match=r"logger=nope: no such option: choose one of none, wandb"):
         load_run_config(tmp_path, ["logger=nope"])
+
+
+def test_a_folder_that_is_not_a_run_answers_before_the_heavy_imports(tmp_path):
+    code = ("import sys\nfrom fine_tune.eval_cli import main\ntry:\n    main([sys.argv[1]])\nexcept SystemExit:\n"
+            "    print(sorted(m for m in ('torch', 'transformers', 'trl') if m in sys.modules))")
+    result = subprocess.run([sys.executable, "-c", code, str(tmp_path)], capture_output=True, text=True, cwd=REPO,
+                            timeout=120, env=dict(os.environ, PYTHONPATH=str(REPO)))
+    assert "is not a fine-tune run folder" in result.stderr and result.stdout.strip() == "[]"
