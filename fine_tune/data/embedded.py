@@ -322,9 +322,9 @@ def build_world(seed: int = 0, clean_size: int = 9435, eval_fraction: float = 0.
     Args:
         seed: same seed -> byte-identical rows; another seed -> other problems and split.
         clean_size: distinct clean problems, shared by the skills' weights (see `skills.SKILLS`).
-        eval_fraction: share of each skill held out for eval (9435 -> 472 eval, 8963 train).
+        eval_fraction: share of each skill held out for eval (9435 -> 474 eval, 8961 train).
         defect_rates: each defect's share of the raw set (DEFECT_RATES when None): 43% defects,
-            6,785 rows beside the 8,963 clean ones.
+            6,784 rows beside the 8,961 clean ones.
         contamination: eval rows leaked into raw as paraphrases, as a share of the eval set.
         show_progress: show tqdm bars.
 
