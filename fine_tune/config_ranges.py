@@ -1,4 +1,4 @@
-"""Sizes, fractions, steps and rates in range, checked once the config composes and before anything loads.
+"""Sizes, fractions, steps, rates and LoRA settings checked once the config composes, before anything loads.
 
 The schemas check types (an int is an int); they cannot say that a batch of 0, a fraction of
 1.5 or a negative learning rate means nothing. Left to the trainers these fail minutes later,
@@ -8,11 +8,13 @@ the last five rows). Each rule names its key, the value and what it must be.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Callable
 
-from omegaconf import DictConfig
+from omegaconf import DictConfig, OmegaConf
 
+from fine_tune.config import LoraConfig
 from fine_tune.errors import UserError
 
 AT_LEAST_1 = (lambda v: v >= 1, "at least 1")
@@ -80,3 +82,26 @@ def check_ranges(cfg: DictConfig) -> None:
             continue
         if not test(value):
             raise UserError(f"{key}={value}: must be {must_be}")
+
+
+def check_lora_settings(cfg) -> None:
+    """LoRA settings that would be ignored or fail deep inside PEFT, for every stage: before anything loads.
+
+    Raises:
+        UserError: a rank or alpha below 1, a dropout outside [0, 1), or LoRA settings changed
+            under finetune=full (they would train exactly as before).
+    """
+    default = dataclasses.asdict(LoraConfig())
+    for name in cfg.method:
+        stage, where = cfg.method[name], f"method.{name}.lora"
+        lora = OmegaConf.to_container(stage.lora, resolve=True)
+        if lora["r"] < 1 or lora["alpha"] < 1 or not 0 <= lora["dropout"] < 1:
+            raise UserError(f"{where}: r and alpha must be >= 1 and dropout in [0, 1) "
+                            f"(got r={lora['r']}, alpha={lora['alpha']}, dropout={lora['dropout']})")
+        finetune = stage.finetune if stage.finetune is not None else cfg.model.finetune
+        finetune = str(getattr(finetune, "value", finetune))
+        changed = [key for key, value in default.items() if lora[key] != value]
+        if finetune == "full" and changed:
+            raise UserError(f"{where}.{changed[0]} is set, but method.{name}.finetune is full, which trains every "
+                            f"weight and reads no LoRA setting: set method.{name}.finetune=lora, or drop the "
+                            "LoRA settings")

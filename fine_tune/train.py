@@ -38,11 +38,12 @@ from fine_tune.evaluation.suite import EvalTarget, evaluate, record, summary_met
 from fine_tune.models.load import load_model, model_identity, resolve_source
 from fine_tune.outputs import build_manifest, write_json_atomic
 from fine_tune.report import print_summary
+from fine_tune.config_ranges import check_lora_settings
 from fine_tune.stage_names import requested_stages
 from fine_tune.stages import RUNNERS, check_available, max_length, response_format, save_and_merge
 from fine_tune.stages.chain import (apply_saved, finished_metrics, last_checkpoint, mark_done, stage_dir, stage_keys,
                                     stage_lock)
-from fine_tune.stages.common import StageContext, check_lora_settings
+from fine_tune.stages.common import StageContext
 from fine_tune.stages.guard import StageUnstable
 from fine_tune.tracking import NoTracker, make_tracker, sweep_group
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import math
 import resource
 import time
@@ -108,33 +107,6 @@ def training_arguments(ctx: StageContext, args_class, **extra):
     )
     settings.update(extra)  # a method's own arguments (beta, num_generations, ...) win
     return args_class(**settings)
-
-
-def check_lora_settings(cfg) -> None:
-    """LoRA settings that would be ignored or fail deep inside PEFT, for every stage: before anything loads.
-
-    Raises:
-        UserError: a rank or alpha below 1, a dropout outside [0, 1), or LoRA settings changed
-            under finetune=full (they would train exactly as before).
-    """
-    from omegaconf import OmegaConf
-
-    from fine_tune.config import LoraConfig
-    from fine_tune.errors import UserError
-
-    default = dataclasses.asdict(LoraConfig())
-    for name in cfg.method:
-        stage, where = cfg.method[name], f"method.{name}.lora"
-        lora = OmegaConf.to_container(stage.lora, resolve=True)
-        if lora["r"] < 1 or lora["alpha"] < 1 or not 0 <= lora["dropout"] < 1:
-            raise UserError(f"{where}: r and alpha must be >= 1 and dropout in [0, 1) "
-                            f"(got r={lora['r']}, alpha={lora['alpha']}, dropout={lora['dropout']})")
-        finetune = _value(stage.finetune if stage.finetune is not None else cfg.model.finetune)
-        changed = [key for key, value in default.items() if lora[key] != value]
-        if finetune == "full" and changed:
-            raise UserError(f"{where}.{changed[0]} is set, but method.{name}.finetune is full, which trains every "
-                            f"weight and reads no LoRA setting: set method.{name}.finetune=lora, or drop the "
-                            "LoRA settings")
 
 
 def check_target_modules(ctx: StageContext, model) -> None:
