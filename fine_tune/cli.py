@@ -22,7 +22,7 @@ import hydra
 from omegaconf import DictConfig
 
 from fine_tune.config import register_configs
-from fine_tune.config_ranges import check_lora_settings, check_ranges
+from fine_tune.config_ranges import check_chat_template, check_lora_settings, check_ranges
 from fine_tune.errors import UserError, describe, exit_on_error
 from fine_tune.stage_names import check_repeats, requested_stages
 
@@ -105,6 +105,7 @@ def _task(cfg: DictConfig) -> float | None:
         check_repeats(requested_stages(HydraConfig.get().overrides.task))
         check_ranges(cfg)
         check_lora_settings(cfg)
+        check_chat_template(cfg)
         from fine_tune.train import run_job  # heavy imports only once a config composed
 
         return run_job(cfg)

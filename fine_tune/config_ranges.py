@@ -105,3 +105,16 @@ def check_lora_settings(cfg) -> None:
             raise UserError(f"{where}.{changed[0]} is set, but method.{name}.finetune is full, which trains every "
                             f"weight and reads no LoRA setting: set method.{name}.finetune=lora, or drop the "
                             "LoRA settings")
+
+
+def check_chat_template(cfg) -> None:
+    """A configured chat template names a built-in, a readable Jinja file or Jinja text: before the model loads.
+
+    Raises:
+        UserError: from fine_tune.models.templates.template_text, naming model.chat_template.
+    """
+    setting = cfg.model.get("chat_template")
+    if setting:
+        from fine_tune.models.templates import template_text  # imported only when a template is configured
+
+        template_text(str(setting))

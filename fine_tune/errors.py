@@ -64,14 +64,20 @@ def _unknown_key(err: OmegaConfBaseException) -> str:
     return f"unknown config key '{full_key}'{hint}{listing}"
 
 
+def _options_on_disk(group: str) -> list[str]:
+    from fine_tune.cli import conf_dir  # the entrypoint imports this module: import at call time
+
+    return sorted(p.stem for p in (conf_dir() / group).glob("*.yaml")) if group else []
+
+
 def _missing_option(err: MissingConfigException) -> str:
-    found = re.search(r"Could not find '([^']+)'", str(err))
+    found = re.search(r"Could not (?:find|load) '([^']+)'", str(err))
     missing = found.group(1) if found else str(err.missing_cfg_file)
     group, _, option = missing.rpartition("/")
-    options = ", ".join(err.options or [])
-    if group and options:
-        hint = _closest(option, list(err.options or []))
-        return f"unknown option '{option}' for config group '{group}'{hint}; valid options: {options}"
+    choices = list(err.options or []) or _options_on_disk(group)  # a multi-select's miss comes without them
+    if group and choices:
+        hint = _closest(option, choices)
+        return f"unknown option '{option}' for config group '{group}'{hint}; valid options: {', '.join(choices)}"
     return _first_line(str(err))
 
 
@@ -103,6 +109,12 @@ def describe(err: BaseException) -> str | None:
         cause = cause.__cause__ or cause.__context__
     if isinstance(err, ConfigCompositionException):
         return _first_line(str(err))
+    from fine_tune.disk import is_no_space
+
+    if is_no_space(err):  # a write no fine_tune.disk.writing block wrapped: still one line, not a traceback
+        where = f" writing '{err.filename}'" if getattr(err, "filename", None) else ""
+        return (f"no space left on the disk{where}: free some space and rerun the same command; files written "
+                "before are kept and finished stages are reused")
     if isinstance(err, PermissionError) or (isinstance(err, OSError) and err.filename):
         return f"cannot write or read '{err.filename}': {err.strerror}"
     return None

@@ -28,6 +28,7 @@ from fine_tune import jobs
 from fine_tune.backends import resolve_backend
 from fine_tune.distributed import is_main, world_size
 from fine_tune.data.pipeline import load_splits
+from fine_tune.data.preferences import preference_rows
 from fine_tune.data.report import write_report
 from fine_tune.errors import UserError, describe
 from fine_tune.evaluation.accuracy import checker_accuracy
@@ -40,6 +41,7 @@ from fine_tune.outputs import build_manifest, write_json_atomic
 from fine_tune.report import print_summary
 from fine_tune.config_ranges import check_lora_settings
 from fine_tune.stage_names import requested_stages
+from fine_tune.disk import check_space, stage_bytes, writing
 from fine_tune.stages import RUNNERS, check_available, max_length, response_format, save_and_merge
 from fine_tune.stages.chain import (apply_saved, finished_metrics, last_checkpoint, mark_done, stage_dir, stage_keys,
                                     stage_lock)
@@ -117,7 +119,8 @@ def check_sizes(cfg: DictConfig, splits) -> None:
     """Data too small to train and evaluate on: an error before the model loads, not a silent run.
 
     Raises:
-        UserError: no eval rows, or fewer train rows than one batch; naming the sizes and the fix.
+        UserError: no eval rows, fewer train rows than one batch, or (for dpo) no usable preference pairs;
+            naming the sizes and the fix.
     """
     if not splits.eval:
         raise UserError(f"the data has {len(splits.train)} train rows and no eval rows: nothing would measure the "
@@ -127,6 +130,8 @@ def check_sizes(cfg: DictConfig, splits) -> None:
     if len(splits.train) < batch:
         raise UserError(f"{len(splits.train)} train rows are fewer than one batch of {batch}: add rows, or set "
                         f"model.per_device_train_batch_size={len(splits.train)} or lower")
+    if "dpo" in cfg.method:  # pairs the data cannot make (or that are all equal) end the run here, not at stage 2
+        preference_rows(splits.train, cfg.seed, "train")
 
 
 def _warn_if_prompts_ask_already(cfg: DictConfig, splits) -> None:
@@ -221,15 +226,19 @@ def _train_stage(cfg, name, index, key, folder: Path, backend, model, tokenizer,
     if resume:
         log.info("stage %s resumes from %s", name, resume)
     ctx = StageContext(name, index, cfg.method[name], cfg, splits, folder, tracker.report_to, resume, backend)
+    needed = stage_bytes(model)
+    check_space(folder, needed, f"stage {name} (checkpoint and saved weights)")  # before, not after, training
     tracker.start_stage(name, index)
     try:
-        trainer, metrics["stages"][name] = RUNNERS[name](ctx, model, tokenizer)
+        with writing(folder, f"stage {name}'s checkpoint", needed):
+            trainer, metrics["stages"][name] = RUNNERS[name](ctx, model, tokenizer)
     except StageUnstable as err:
         metrics["stages"][name] = {**err.metrics, "unstable": err.reason}
         metrics.update(status="unstable", unstable_reason=f"{name}: {err.reason}")
         tracker.log_summary({"unstable": True, "unstable_reason": metrics["unstable_reason"]})
         return None
-    model = save_and_merge(trainer, tokenizer, folder)
+    with writing(folder, f"stage {name}'s adapter or model", needed):
+        model = save_and_merge(trainer, tokenizer, folder)
     if is_main():
         mark_done(folder, key, metrics["stages"][name])
     return model

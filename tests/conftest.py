@@ -41,3 +41,27 @@ def shared_data(name: str) -> Path:
     if not folder.is_dir():
         pytest.skip(f"../shared/data/{name} is absent: the public data sets live beside the checkout")
     return folder
+
+
+def run_in_process(command: str, args: list[str], monkeypatch, capsys) -> tuple[int, str]:
+    """Run console script `command` (pyproject's [project.scripts]) in this process: (exit status, stderr).
+
+    In-process, a config mistake costs what it costs a user minus the interpreter's start; the
+    heavy imports are paid once per test session.
+    """
+    import importlib
+    import sys
+    import tomllib
+
+    scripts = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["scripts"]
+    module, _, name = scripts[command].partition(":")
+    main = getattr(importlib.import_module(module), name)
+    monkeypatch.delenv("HYDRA_FULL_ERROR", raising=False)  # run_reporting_errors sets it for Hydra
+    monkeypatch.setattr(sys, "argv", [command, *args])
+    capsys.readouterr()
+    try:
+        main()
+        status = 0
+    except SystemExit as exit_:
+        status = exit_.code if isinstance(exit_.code, int) else 1
+    return status, capsys.readouterr().err

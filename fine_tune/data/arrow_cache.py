@@ -19,6 +19,8 @@ from pathlib import Path
 
 from datasets import Dataset, load_from_disk
 
+from fine_tune.disk import writing
+
 LAYOUT_VERSION = 1  # bump when what `build` writes changes
 
 
@@ -36,7 +38,12 @@ def cached_dataset(rows_fingerprint: str, variant: str, build: Callable[[], Data
     if not (folder / "state.json").is_file():
         staging = folder.with_name(f".{folder.name}.partial-{os.getpid()}")
         shutil.rmtree(staging, ignore_errors=True)
-        build().save_to_disk(str(staging))
+        try:
+            with writing(folder.parent, "the tokenised data cache"):
+                build().save_to_disk(str(staging))
+        except BaseException:
+            shutil.rmtree(staging, ignore_errors=True)  # a half-saved set would take the space a rerun needs
+            raise
         try:
             os.replace(staging, folder)  # atomic; a parallel job may have won the race
         except OSError:

@@ -148,7 +148,10 @@ def _read_file(file: Path) -> _Source:
         rows = pq.read_table(file).to_pylist()
         return _Source(str(file), stem, "row", [_Record(n, row, None) for n, row in enumerate(rows, 1)])
     # ArrowInvalid is a ValueError; a truncated .gz ends in EOFError, a corrupt one in zlib.error
-    except (OSError, EOFError, zlib.error, UnicodeDecodeError, csv.Error, ValueError) as err:
+    except UnicodeDecodeError as err:
+        raise UserError(f"cannot read {file}: not UTF-8 text (byte {err.object[err.start:err.start + 1]!r} at "
+                        f"offset {err.start}); save it as UTF-8, e.g. iconv -f latin1 -t utf-8") from None
+    except (OSError, EOFError, zlib.error, csv.Error, ValueError) as err:
         line = " ".join(str(err).split())
         raise UserError(f"cannot read {file}: {line[:200]}; check that it is a {suffix} file") from None
 

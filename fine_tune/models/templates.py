@@ -40,11 +40,30 @@ def template_text(setting: str) -> str:
         return BUILTIN[setting]
     path = Path(setting).expanduser()
     if len(setting) < 4096 and path.is_file():
-        return path.read_text(encoding="utf-8")
+        try:
+            return _checked_jinja(path.read_text(encoding="utf-8"), f"file {path}")
+        except (OSError, UnicodeDecodeError) as err:
+            raise UserError(f"model.chat_template: cannot read {path}: {err}") from None
     if "{{" in setting or "{%" in setting:
-        return setting
+        return _checked_jinja(setting, "text")
     raise UserError(f"model.chat_template='{setting}' is not a built-in template ({', '.join(BUILTIN)}), "
                     "an existing file, or Jinja text: give one of those")
+
+
+def _checked_jinja(text: str, where: str) -> str:
+    """`text` if Jinja parses it; checked here because transformers would fail only at the first chat."""
+    import jinja2
+
+    if "{{" not in text and "{%" not in text:
+        raise UserError(f"model.chat_template {where} holds no Jinja ({{{{ ... }}}} or {{% ... %}}): "
+                        "give a chat template, e.g. one copied from a model's tokenizer_config.json")
+    # {% generation %} is transformers' own tag (assistant masks); plain Jinja does not know it
+    plain = re.sub(r"\{%-?\s*(end)?generation\s*-?%\}", "", text)
+    try:
+        jinja2.Environment().parse(plain)
+    except jinja2.TemplateSyntaxError as err:
+        raise UserError(f"model.chat_template {where} is not valid Jinja: line {err.lineno}: {err.message}") from None
+    return text
 
 
 def end_of_turn(tokenizer) -> str | None:

@@ -225,13 +225,39 @@ def _backend_name() -> str | None:
     return dist.get_backend() if dist.is_available() and dist.is_initialized() else None
 
 
+def _is_final(checkpoint: str) -> bool:
+    """A checkpoint of the stage's last step (the save of the trained stage then failed, or was killed)."""
+    import json
+
+    state = json.loads((Path(checkpoint) / "trainer_state.json").read_text())
+    return 0 < state.get("max_steps", 0) <= state.get("global_step", 0)
+
+
+def _load_final(trainer, checkpoint: str):
+    """The trained stage from its last checkpoint, without training.
+
+    Resumed there, Trainer's loop would train one step more than asked: it checks max_steps
+    only after a step.
+    """
+    from transformers.trainer_callback import TrainerState
+    from transformers.trainer_utils import TrainOutput
+
+    trainer._load_from_checkpoint(checkpoint)  # weights, or the adapter of a PEFT model
+    trainer.state = TrainerState.load_from_json(str(Path(checkpoint) / "trainer_state.json"))
+    losses = [h["loss"] for h in trainer.state.log_history if "loss" in h]
+    return TrainOutput(trainer.state.global_step, sum(losses) / len(losses) if losses else float("nan"), {})
+
+
 def finish(ctx: StageContext, trainer, clock: FirstStepClock, guard) -> dict:
     """Train (resuming a killed attempt's checkpoint if any), evaluate, and collect the metrics.
 
     Raises:
         StageUnstable: the stability guard stopped the stage.
     """
-    result = trainer.train(resume_from_checkpoint=ctx.resume_from)
+    if ctx.resume_from and _is_final(ctx.resume_from):
+        result = _load_final(trainer, ctx.resume_from)
+    else:
+        result = trainer.train(resume_from_checkpoint=ctx.resume_from)
     if guard.reason:
         guard.raise_unstable(stage_metrics(trainer, result, {}, clock))
     eval_metrics = trainer.evaluate() if trainer.eval_dataset is not None else {}
