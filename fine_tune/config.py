@@ -49,7 +49,7 @@ class StageConfig:
     """Settings every training stage shares (TRL TrainingArguments names)."""
 
     # The next four default (None) to the model preset's values (model.*):
-    # the budget that fits a 1.4M-parameter model on a CPU is not the one that
+    # the budget that fits a 3.4M-parameter model on a CPU is not the one that
     # fits a 0.5B model on a GPU. Set them here to override per stage.
     finetune: Optional[Finetune] = None
     learning_rate: Optional[float] = None
