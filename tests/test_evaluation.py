@@ -129,18 +129,19 @@ def test_a_missing_key_or_an_unreachable_endpoint_is_one_clear_error(monkeypatch
 
 # --- real data sets ---------------------------------------------------------------------------
 def test_gsm8k_generation_and_the_verifiable_judge(tiny):
-    from fine_tune.evaluation.generations import generations_for
+    from fine_tune.evaluation.generations import Decoding, generations_for
 
     rows = load_rows(str(shared_data("gsm8k") / "test.jsonl"), format="gsm8k").rows[:6]
     raw = (shared_data("gsm8k") / "test.jsonl").read_text().splitlines()[0]
     assert rows[0]["answer"] == raw.rsplit("####", 1)[1].strip().strip('"}').strip()  # the final answer after ####
     model, tokenizer, _ = tiny
     cfg = compose(["debug=smoke"]).eval
+    decoding = Decoding(max_new_tokens=cfg.max_new_tokens, batch_size=cfg.batch_size)
     import tempfile
     from pathlib import Path
 
     with tempfile.TemporaryDirectory() as folder:
-        records = generations_for(lambda: (model, tokenizer), rows, cfg, "tuned", Path(folder))
+        records = generations_for(lambda: (model, tokenizer), rows, decoding, "tuned", Path(folder))
     assert all(is_correct(r["reference"], r) for r in records)  # the reference solutions pass their checker
     outcomes = judge_pairs(VerifiableJudge(), [(r, r["response"], r["reference"]) for r in records])
     summary = summarize(outcomes, 500, 0.95, seed=0)

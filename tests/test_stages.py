@@ -176,7 +176,7 @@ def test_killed_stage_resumes_from_its_checkpoint(tmp_path, cache_dir):
         (["model.finetune=lora", "method=sft_cot", "method.sft_cot.lora.target_modules=[q_proj,nope]"],
          "nope, which this model does not have"),
         # 0 would read as "no cap" and score every row
-        (["eval.max_loss_rows=0"], "eval.max_loss_rows=0: give a number of rows of at least 1"),
+        (["eval.max_loss_rows=0"], "eval.max_loss_rows=0: must be at least 1"),
     ],
 )
 def test_bad_input_is_one_line(tmp_path, cache_dir, overrides, expected):

@@ -103,8 +103,8 @@ def tiny_model_dir(spec: TinyModelConfig, cache_dir: str | Path, rebuild: bool =
             if is_main():
                 write_folder_atomic(folder, write)
             else:
-                with tempfile.TemporaryDirectory() as scratch:
-                    write(Path(scratch))
+                with tempfile.TemporaryDirectory() as scratch:  # the steps are collective; the files are main's
+                    build(spec, Path(scratch), snapshots)  # (save_pretrained may write nothing here: no marker)
             barrier()
         return folder
     with _build_lock(folder):
