@@ -43,25 +43,39 @@ def shared_data(name: str) -> Path:
     return folder
 
 
-def run_in_process(command: str, args: list[str], monkeypatch, capsys) -> tuple[int, str]:
+def run_in_process(command: str, args: list[str], monkeypatch) -> tuple[int, str]:
     """Run console script `command` (pyproject's [project.scripts]) in this process: (exit status, stderr).
 
     In-process, a config mistake costs what it costs a user minus the interpreter's start; the
     heavy imports are paid once per test session.
     """
+    import contextlib
     import importlib
+    import io
+    import logging
     import sys
     import tomllib
 
     scripts = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["scripts"]
     module, _, name = scripts[command].partition(":")
     main = getattr(importlib.import_module(module), name)
-    monkeypatch.delenv("HYDRA_FULL_ERROR", raising=False)  # run_reporting_errors sets it for Hydra
+    # run_reporting_errors sets it to "1" for Hydra: setenv (not delenv) has it removed again afterwards
+    monkeypatch.setenv("HYDRA_FULL_ERROR", "")
     monkeypatch.setattr(sys, "argv", [command, *args])
-    capsys.readouterr()
+    root = logging.getLogger()
+    handlers, level = root.handlers[:], root.level
+    # a buffer of its own, never closed: a library that binds a log handler to sys.stderr during the
+    # run (Hydra, transformers) keeps a stream it can write to after the test
+    stderr = io.StringIO()
     try:
-        main()
+        with contextlib.redirect_stderr(stderr):
+            main()
         status = 0
     except SystemExit as exit_:
         status = exit_.code if isinstance(exit_.code, int) else 1
-    return status, capsys.readouterr().err
+    finally:
+        for handler in root.handlers:  # Hydra's console and log-file handlers: not the next test's
+            if handler not in handlers:
+                handler.close()
+        root.handlers[:], root.level = handlers, level
+    return status, stderr.getvalue()

@@ -180,7 +180,7 @@ def test_the_table_is_long_and_its_ids_unique():
 
 @pytest.mark.parametrize("case,command,args,words", CASES, ids=[c[0] for c in CASES])
 def test_bad_input_is_one_line_and_changes_nothing(case, command, args, words, inputs, tmp_path, cache_dir,
-                                                  monkeypatch, capsys):
+                                                  monkeypatch):
     monkeypatch.setenv("FINE_TUNE_CACHE", str(cache_dir))
     run = tmp_path / "run"
     run.mkdir()
@@ -189,7 +189,7 @@ def test_bad_input_is_one_line_and_changes_nothing(case, command, args, words, i
     args = [a.format(d=inputs, run=run) for a in args]
     if command in (FT, DATA) and not any(a.startswith("hydra.run.dir=") for a in args):
         args.append(f"hydra.run.dir={run}")
-    status, stderr = run_in_process(command, args, monkeypatch, capsys)
+    status, stderr = run_in_process(command, args, monkeypatch)
     assert status == 2, f"exit status {status}: {stderr[-2000:]}"
     assert "Traceback" not in stderr
     lines = [line for line in stderr.splitlines() if line.startswith(f"{command}: error: ")]

@@ -93,4 +93,8 @@ def test_data_too_small_to_train_or_measure_is_an_error_naming_the_sizes():
         check_sizes(cfg, types.SimpleNamespace(train=[row], eval=[]))
     with pytest.raises(UserError, match=r"3 train rows are fewer than one batch of 4: .*batch_size=3 or lower"):
         check_sizes(cfg, types.SimpleNamespace(train=[row] * 3, eval=[row]))
-    check_sizes(cfg, types.SimpleNamespace(train=[row] * 4, eval=[row]))
+    pair = {**row, "chosen": "a", "rejected": "b"}
+    check_sizes(cfg, types.SimpleNamespace(train=[pair] * 4, eval=[row]))
+    with pytest.raises(UserError, match=r"method dpo needs preference pairs"):  # the default chain has dpo
+        check_sizes(cfg, types.SimpleNamespace(train=[row] * 4, eval=[row]))
+    check_sizes(compose(["debug=smoke", "method=sft"]), types.SimpleNamespace(train=[row] * 4, eval=[row]))

@@ -56,20 +56,20 @@ def test_a_stage_that_cannot_fit_is_refused_before_it_trains(tmp_path, monkeypat
         disk.check_space(tmp_path, 2048, "stage sft (checkpoint and saved weights)")
 
 
-def test_the_data_report_on_a_full_disk(tmp_path, cache_dir, monkeypatch, capsys):
+def test_the_data_report_on_a_full_disk(tmp_path, cache_dir, monkeypatch):
     monkeypatch.setenv("FINE_TUNE_CACHE", str(cache_dir))
     run = tmp_path / "report"
     args = ["debug=smoke", f"hydra.run.dir={run}"]
-    assert run_in_process("fine-tune-data", args, monkeypatch, capsys)[0] == 0
+    assert run_in_process("fine-tune-data", args, monkeypatch)[0] == 0
     before = (run / "data_report.json").read_bytes()
     monkeypatch.setattr(outputs.os, "fsync", _full)
-    status, stderr = run_in_process("fine-tune-data", args, monkeypatch, capsys)
+    status, stderr = run_in_process("fine-tune-data", args, monkeypatch)
     assert status == 2 and "Traceback" not in stderr
     assert f"fine-tune-data: error: no space left on the disk of {run} while writing data_report.json" in stderr
     assert (run / "data_report.json").read_bytes() == before
 
 
-def test_a_stage_whose_save_fills_the_disk_continues_on_a_rerun(tmp_path, cache_dir, monkeypatch, capsys):
+def test_a_stage_whose_save_fills_the_disk_continues_on_a_rerun(tmp_path, cache_dir, monkeypatch):
     import fine_tune.stages as stages
 
     args = ["debug=smoke", "logger=none", "method=sft", "method.sft.save_steps=2", "eval.enabled=false",
@@ -84,7 +84,7 @@ def test_a_stage_whose_save_fills_the_disk_continues_on_a_rerun(tmp_path, cache_
 
     monkeypatch.setattr(stages, "write_folder_atomic", save_then_fill)
     first = tmp_path / "first"
-    status, stderr = run_in_process("fine-tune", [*args, f"hydra.run.dir={first}"], monkeypatch, capsys)
+    status, stderr = run_in_process("fine-tune", [*args, f"hydra.run.dir={first}"], monkeypatch)
     assert status == 2 and "Traceback" not in stderr, stderr[-2000:]
     line = stderr.strip().splitlines()[-1]
     assert line.startswith(f"fine-tune: error: no space left on the disk of {first / '01-sft'} while writing stage "
@@ -97,7 +97,7 @@ def test_a_stage_whose_save_fills_the_disk_continues_on_a_rerun(tmp_path, cache_
 
     monkeypatch.setattr(stages, "write_folder_atomic", real)  # space freed
     second = tmp_path / "second"
-    status, stderr = run_in_process("fine-tune", [*args, f"hydra.run.dir={second}"], monkeypatch, capsys)
+    status, stderr = run_in_process("fine-tune", [*args, f"hydra.run.dir={second}"], monkeypatch)
     assert status == 0, stderr[-2000:]
     metrics = json.loads((second / "metrics.json").read_text())
     assert metrics["status"] == "finished"
