@@ -31,7 +31,8 @@ class StageContext:
         """Callbacks every stage's trainer gets: the first-step clock and the stability guard."""
         from fine_tune.stages.guard import StabilityGuard
 
-        return FirstStepClock(), StabilityGuard(self.cfg.stability, self.cfg.debug.inject_nan_at_step)
+        return FirstStepClock(), StabilityGuard(self.cfg.stability, self.cfg.debug.inject_nan_at_step,
+                                                loss_spikes=self.name != "grpo")
 
     @property
     def learning_rate(self) -> float:

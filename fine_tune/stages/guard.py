@@ -26,8 +26,12 @@ class StageUnstable(Exception):
 
 
 class StabilityGuard(TrainerCallback):
-    def __init__(self, cfg, inject_nan_at_step: int | None = None):
+    def __init__(self, cfg, inject_nan_at_step: int | None = None, loss_spikes: bool = True):
+        """`loss_spikes=False` for a loss that is not a likelihood: GRPO's policy-gradient loss sits
+        near zero and changes sign, so "five times its median" says nothing (its KL and reward
+        variance are watched instead)."""
         self.cfg = cfg
+        self.loss_spikes = loss_spikes
         self.inject_nan_at_step = inject_nan_at_step
         self.reason: str | None = None
         self.losses: list[float] = []
@@ -39,8 +43,10 @@ class StabilityGuard(TrainerCallback):
             if not math.isfinite(loss):
                 return f"non-finite loss ({loss}) at step {step}"
             recent = self.losses[-10:]
-            if len(recent) >= 3 and loss > self.cfg.loss_spike_factor * max(statistics.median(recent), 1e-8):
-                return f"loss spike at step {step}: {loss:.4g} > {self.cfg.loss_spike_factor} x median {statistics.median(recent):.4g}"
+            median = statistics.median(recent) if len(recent) >= 3 else None
+            # a ratio to a median at or below zero is no measure of a spike: any positive loss would be one
+            if self.loss_spikes and median is not None and median > 0 and loss > self.cfg.loss_spike_factor * median:
+                return f"loss spike at step {step}: {loss:.4g} > {self.cfg.loss_spike_factor} x median {median:.4g}"
             self.losses.append(loss)
         kl = logs.get("kl")
         if kl is not None and (not math.isfinite(kl) or kl > self.cfg.max_kl):
