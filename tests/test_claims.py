@@ -145,3 +145,14 @@ def test_seeds_are_paired_and_resampled(tmp_path):
     assert cells[6] == f"{PROMPTS} × 3" and cells[-1] == "confirmed"
     spread = (sweep / "comparison.md").read_text().split("## Seed spread")[1]
     assert "(n=3)" in spread
+
+
+@pytest.mark.parametrize("share,verdict", [(0.55, "confirmed"), (0.85, "refuted"), (0.70, "not resolved")])
+def test_a_finished_grpo_chain_is_judged_by_being_worse(tmp_path, share, verdict):
+    """"DPO + GRPO is worse": a GRPO chain clearly below the reference confirms it, clearly above refutes it."""
+    sweep = tmp_path / "multirun" / "grpo"
+    sweep.mkdir(parents=True)
+    _job(sweep, 0, "curated", ["sft_cot", "dpo"], _pattern(0.70), answer_loss=0.9)
+    _job(sweep, 1, "curated", ["sft_cot", "dpo", "grpo"], _pattern(share), answer_loss=0.9)
+    compare(sweep, wandb="disabled")
+    assert _claims(sweep)["DPO + GRPO is worse than SFT-CoT + DPO, or unstable"] == verdict

@@ -34,7 +34,8 @@ FLAT_MARGIN = 0.05  # "flat": a WinRate gain above 5 points is ruled out
 
 @dataclass(frozen=True)
 class Claim:
-    """`a` beats `b` on `measure`; each side is a list of (method, data) cells, the first present is used."""
+    """`a` beats `b` on `measure` (with `a_worse`: `a` is beaten by `b`); each side is a list of
+    (method, data) cells, the first present is used."""
 
     key: str
     text: str
@@ -42,6 +43,7 @@ class Claim:
     b: tuple[tuple[str, str], ...]
     measure: str  # accuracy | multi_step_accuracy | answer_loss | winrate
     unstable_confirms: bool = False  # "worse, or unstable": an unstable A confirms the claim
+    a_worse: bool = False  # the claim is that A is the worse one: a negative effect confirms it
 
 
 REFERENCE = ((REFERENCE_METHOD, REFERENCE_DATA),)
@@ -52,7 +54,7 @@ CLAIMS = (
     Claim("large_sft_lower_loss", "Large SFT has the lower loss", (("sft", "raw"),), REFERENCE, "answer_loss"),
     Claim("grpo_worse_or_unstable", "DPO + GRPO is worse than SFT-CoT + DPO, or unstable",
           (("sft_cot → dpo → grpo", "curated"), ("dpo → grpo", "curated")), REFERENCE, "accuracy",
-          unstable_confirms=True),
+          unstable_confirms=True, a_worse=True),
     Claim("thinking_improves_reasoning", "Thinking improves reasoning (multi-step skills, against direct-answer SFT)",
           (("thinking", "curated"),), (("sft", "curated"),), "multi_step_accuracy"),
     Claim("thinking_winrate_flat", "Thinking's preference WinRate stays flat: no gain over SFT-CoT + DPO",
@@ -137,7 +139,8 @@ def _verdict(claim: Claim, low: float, high: float, p_holm: float) -> str:
         if p_holm < ALPHA and low > 0:
             return "refuted"
         return "confirmed" if high <= FLAT_MARGIN else "not resolved"
-    if claim.measure == "answer_loss":  # lower is better: orient so that positive means "A is better"
+    # orient so that positive means "as claimed": a lower loss is better, and "A is worse" claims the negative
+    if (claim.measure == "answer_loss") != claim.a_worse:
         low, high = -high, -low
     if p_holm < ALPHA and low > 0:
         return "confirmed"
