@@ -44,14 +44,19 @@ def free_bytes(folder: Path) -> int:
     return shutil.disk_usage(folder).free
 
 
+def no_space_line(where: str) -> str:
+    """The one line for a full disk; `where` says which disk and what was being written."""
+    return (f"no space left on the disk{where}: free some space and rerun the same command; files written "
+            "before are kept and finished stages are reused")
+
+
 def no_space_message(folder: Path, what: str, needed: int | None = None) -> str:
     try:
         free = f"{human(free_bytes(folder))} free"
     except OSError:
         free = "free space unknown"
     need = f", about {human(needed)} needed" if needed else ""
-    return (f"no space left on the disk of {folder} while writing {what} ({free}{need}): free some space and "
-            "rerun the same command; files written before are kept and finished stages are reused")
+    return no_space_line(f" of {folder} while writing {what} ({free}{need})")
 
 
 @contextmanager

@@ -109,12 +109,10 @@ def describe(err: BaseException) -> str | None:
         cause = cause.__cause__ or cause.__context__
     if isinstance(err, ConfigCompositionException):
         return _first_line(str(err))
-    from fine_tune.disk import is_no_space
+    from fine_tune.disk import is_no_space, no_space_line
 
     if is_no_space(err):  # a write no fine_tune.disk.writing block wrapped: still one line, not a traceback
-        where = f" writing '{err.filename}'" if getattr(err, "filename", None) else ""
-        return (f"no space left on the disk{where}: free some space and rerun the same command; files written "
-                "before are kept and finished stages are reused")
+        return no_space_line(f" writing '{err.filename}'" if getattr(err, "filename", None) else "")
     if isinstance(err, PermissionError) or (isinstance(err, OSError) and err.filename):
         return f"cannot write or read '{err.filename}': {err.strerror}"
     return None

@@ -15,7 +15,14 @@ import os
 from pathlib import Path
 from typing import Any
 
+from fine_tune.disk import check_space, no_space_message, writing
+from fine_tune.errors import UserError
+
 log = logging.getLogger(__name__)
+
+# Space kept free for a stage's W&B run: an offline run of this project's stages is under 1 MiB,
+# a run with a few hundred logged generations a few MiB.
+WANDB_RESERVE = 16 * 1024 * 1024
 
 
 class NoTracker:
@@ -33,7 +40,7 @@ class NoTracker:
     def log_table(self, key: str, columns: list[str], rows: list[list]) -> None:
         pass
 
-    def finish_stage(self) -> None:
+    def finish_stage(self, failed: bool = False) -> None:
         pass
 
 
@@ -67,7 +74,10 @@ class WandbTracker:
             dir=str(self.run_dir),
             reinit="finish_previous",
         )
-        self.run = open_wandb_run(mode, **kwargs)
+        folder = self.run_dir / "wandb"
+        check_space(self.run_dir, WANDB_RESERVE, f"the W&B run of stage {stage}")
+        with writing(folder, f"the W&B run of stage {stage}"):
+            self.run = open_wandb_run(mode, **kwargs)
 
     @property
     def active(self) -> bool:
@@ -84,10 +94,28 @@ class WandbTracker:
 
             self.run.log({key: wandb.Table(columns=columns, data=rows)})
 
-    def finish_stage(self) -> None:
-        if self.run is not None:
-            self.run.finish()
-            self.run = None
+    def finish_stage(self, failed: bool = False) -> None:
+        """Close the stage's run. W&B's service writes the run file and, on a full disk, only logs the
+        error and finishes as if all were well: its log is read so a truncated run is not passed off
+        as complete (unless the job `failed` already, whose own error is the one to report)."""
+        if self.run is None:
+            return
+        run, self.run = self.run, None
+        folder = Path(run.settings.sync_dir)
+        with writing(folder, f"the W&B run {run.name}"):
+            run.finish()
+        if not failed and service_ran_out_of_space(Path(run.settings.log_internal)):
+            raise UserError(no_space_message(folder, f"the W&B run {run.name}", WANDB_RESERVE)
+                            + f" (W&B's service could not write all of it: see {run.settings.log_internal})")
+
+
+def service_ran_out_of_space(log_file: Path) -> bool:
+    """Whether W&B's service logged a write that failed for lack of space (it tells the caller nothing)."""
+    try:
+        text = log_file.read_text(errors="replace")
+    except OSError:
+        return False
+    return "no space left on device" in text.lower() or "disk quota exceeded" in text.lower()
 
 
 def sweep_group(sweep_dir: str | Path) -> str:
@@ -113,8 +141,6 @@ def make_tracker(cfg, config: dict, run_dir: Path, group: str, run_label: str):
     if cfg.logger.name == "none" or str(getattr(cfg.logger.mode, "value", cfg.logger.mode)) == "disabled":
         return NoTracker()
     if cfg.logger.name != "wandb":
-        from fine_tune.errors import UserError
-
         raise UserError(f"logger.name='{cfg.logger.name}' is not a logger: use logger=wandb or logger=none")
     tags = [f"method:{'+'.join(cfg.method.keys())}", f"data:{cfg.data.name}", f"model:{model_tag(cfg.model)}"]
     tags += list(cfg.logger.tags)

@@ -88,20 +88,20 @@ def run(cfg: DictConfig) -> dict:
                      "wandb_group": group}
     try:
         _train_and_evaluate(cfg, stages, source, backend, model, tokenizer, splits, run_dir, tracker, metrics)
+        last = metrics["stages"][list(metrics["stages"])[-1]]
+        metrics.update(final_train_loss=last["final_train_loss"], wall_time_s=time.time() - started)
+        metrics.setdefault("eval_loss", last.get("eval_loss"))  # the held-out loss when evaluated (suite.record)
+        tracker.log_table("data/curation", ["step", "rows_in", "rows_out"],
+                          [[st["step"], st["rows_in"], st["rows_out"]] for st in splits.report["steps"]])
+        tracker.log_summary(_summary(metrics))
+        tracker.finish_stage()  # inside: a W&B run that could not be written fails the run, not "finished"
     except BaseException as err:
         # Keep what finished and say why the run stopped; the error still propagates.
         metrics.update(status="failed", error=f"{type(err).__name__}: {err}", wall_time_s=time.time() - started)
         if is_main():
             write_json_atomic(run_dir / "metrics.json", metrics)
-        tracker.finish_stage()
+        tracker.finish_stage(failed=True)
         raise
-    last = metrics["stages"][list(metrics["stages"])[-1]]
-    metrics.update(final_train_loss=last["final_train_loss"], wall_time_s=time.time() - started)
-    metrics.setdefault("eval_loss", last.get("eval_loss"))  # the held-out loss when evaluated (suite.record)
-    tracker.log_table("data/curation", ["step", "rows_in", "rows_out"],
-                      [[st["step"], st["rows_in"], st["rows_out"]] for st in splits.report["steps"]])
-    tracker.log_summary(_summary(metrics))
-    tracker.finish_stage()
     if is_main():
         write_json_atomic(run_dir / "metrics.json", metrics)
         print_summary(metrics, run_dir)
