@@ -3,7 +3,8 @@
 A job's key is a hash of its whole resolved config except the logger (logging
 elsewhere does not change a result). The first job of a key that finishes registers
 its folder under `<cache_dir>/jobs/<key>.json`; a later job of the same key, in this
-sweep folder or a new one, copies that job's results into its own folder and returns.
+sweep folder or a new one, copies that job's results (saved weights as hard links) into
+its own folder and returns.
 """
 
 from __future__ import annotations
@@ -18,7 +19,8 @@ from pathlib import Path
 
 from omegaconf import OmegaConf
 
-from fine_tune.outputs import write_json_atomic
+from fine_tune.outputs import link_tree, write_json_atomic
+from fine_tune.stages.chain import DONE, OWNER, SAVED
 
 log = logging.getLogger(__name__)
 RESULTS = ("metrics.json", "manifest.json", "data_report.json", "data_report.md", "rejects.jsonl")
@@ -57,9 +59,13 @@ def reuse(earlier: Path, run_dir: Path) -> dict:
     for name in RESULTS[1:]:
         if (earlier / name).is_file():
             shutil.copy2(earlier / name, run_dir / name)
-    for stage in sorted(earlier.glob("[0-9][0-9]-*")):  # adapters: linked, so export and eval work here too
-        if not (run_dir / stage.name).exists():
-            (run_dir / stage.name).symlink_to(stage.resolve(), target_is_directory=True)
+    for stage in sorted(earlier.glob("[0-9][0-9]-*")):  # saved weights, so export and eval work here too
+        for part in (*SAVED, DONE, OWNER):  # hard links: deleting the earlier job leaves this one whole
+            if (stage / part).is_dir():
+                link_tree(stage / part, run_dir / stage.name / part)
+            elif (stage / part).is_file():
+                (run_dir / stage.name).mkdir(parents=True, exist_ok=True)
+                shutil.copy2(stage / part, run_dir / stage.name / part)
     metrics = json.loads((earlier / "metrics.json").read_text())
     metrics["reused_from"] = str(earlier.resolve())
     write_json_atomic(run_dir / "metrics.json", metrics)

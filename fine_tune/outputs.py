@@ -96,6 +96,19 @@ def write_folder_atomic(target: Path, write: Callable[[Path], None]) -> None:
     os.replace(staging, target)
 
 
+def link_tree(source: Path, target: Path) -> None:
+    """`source`'s files at `target` as hard links (copies across disks): the same bytes, stored once, and
+    each folder stands alone: deleting either never breaks the other. Files are never edited in place
+    (every writer replaces them), so sharing them is safe."""
+    def link(src: str, dst: str) -> None:
+        try:
+            os.link(src, dst)
+        except OSError:  # another disk, or a file system without hard links
+            shutil.copy2(src, dst)
+
+    shutil.copytree(source, target, copy_function=link, dirs_exist_ok=True)
+
+
 def fingerprint(rows: list[dict]) -> str:
     """A content hash of data rows: the same rows in the same order give the same value."""
     digest = hashlib.sha256()
@@ -135,6 +148,12 @@ def device_description() -> str:
     return f"cpu: {platform.processor() or platform.machine()}, {torch.get_num_threads()} threads"
 
 
+def _threads() -> int:
+    import torch
+
+    return torch.get_num_threads()
+
+
 def build_manifest(seed: int, data_fingerprints: dict[str, str], backend: str, model_source: str) -> dict:
     return {
         "git_sha": git_sha(Path(__file__).resolve().parent.parent),
@@ -143,6 +162,9 @@ def build_manifest(seed: int, data_fingerprints: dict[str, str], backend: str, m
         "data_fingerprint": data_fingerprints,
         "seed": seed,
         "device": device_description(),
+        # CPU results depend on it (the order of float sums): a joblib sweep of n jobs gives each
+        # cores/n threads, so a job there differs from the same job run alone; the same count reproduces
+        "threads": _threads(),
         "backend": backend,
         "base_model": model_source,
     }

@@ -31,7 +31,9 @@ class NoTracker:
     report_to = "none"
     active = True  # nothing to open
 
-    def start_stage(self, stage: str, index: int) -> None:
+    run_id = None
+
+    def start_stage(self, stage: str, index: int, reused_from: str | None = None) -> None:
         pass
 
     def log_summary(self, values: dict[str, Any]) -> None:
@@ -61,7 +63,9 @@ class WandbTracker:
         os.environ.setdefault("WANDB_LOG_MODEL", "false")
         os.environ.setdefault("WANDB_SILENT", "true")
 
-    def start_stage(self, stage: str, index: int) -> None:
+    def start_stage(self, stage: str, index: int, reused_from: str | None = None) -> None:
+        """Open stage `index`'s run; a stage reused from an earlier run gets one too, tagged `reused`
+        and naming the W&B run that trained it (`reused_from`), so every job has a run per stage."""
         mode = str(self.cfg.mode.value if hasattr(self.cfg.mode, "value") else self.cfg.mode)
         kwargs = dict(
             project=self.cfg.project,
@@ -69,8 +73,8 @@ class WandbTracker:
             group=self.group,
             job_type=stage,
             name=f"{self.run_label}/{index:02d}-{stage}",
-            tags=self.tags,
-            config=self.config,
+            tags=[*self.tags, "reused"] if reused_from is not None else self.tags,
+            config={**self.config, "reused_from_run": reused_from} if reused_from is not None else self.config,
             dir=str(self.run_dir),
             reinit="finish_previous",
         )
@@ -82,6 +86,10 @@ class WandbTracker:
     @property
     def active(self) -> bool:
         return self.run is not None
+
+    @property
+    def run_id(self) -> str | None:
+        return self.run.id if self.run is not None else None
 
     def log_summary(self, values: dict[str, Any]) -> None:
         if self.run is not None:

@@ -7,8 +7,10 @@ writes everything into Hydra's output folder for the run:
     manifest.json       git SHA, package versions, data fingerprint, seed, device
     metrics.json        per-stage losses, tokens/s, memory; base and tuned accuracy
     data_report.{json,md}, rejects.jsonl   rows in/out of every data step; every removed row and why
-    01-sft_cot/adapter  the stage's LoRA adapter (or model/ for finetune=full), done.json when finished
-                        (a link to an earlier run's folder when that one did, or began, the same work)
+    01-sft_cot/adapter  the stage's LoRA adapter (or model/ for finetune=full), done.json when finished,
+                        stage.json (the stage's key); hard links to an earlier run's files when that one
+                        did the same work, so either folder can be deleted
+    .stale/             a stage folder of another config, moved aside instead of resumed
     generations/        every eval generation, base and tuned, as JSONL (reused by fine-tune-eval)
     eval/               the WinRate judgments, prompt by prompt (both orders)
     wandb/              the offline W&B runs, one per stage
@@ -16,6 +18,7 @@ writes everything into Hydra's output folder for the run:
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import time
 from pathlib import Path
@@ -39,11 +42,12 @@ from fine_tune.evaluation.suite import EvalTarget, evaluate, record, summary_met
 from fine_tune.models.load import load_model, model_identity, resolve_source
 from fine_tune.outputs import build_manifest, write_json_atomic
 from fine_tune.report import print_summary
+from fine_tune.run_status import heartbeat
 from fine_tune.config_ranges import check_lora_settings
 from fine_tune.stage_names import requested_stages
 from fine_tune.disk import check_space, stage_bytes, writing
 from fine_tune.stages import RUNNERS, check_available, max_length, response_format, save_and_merge
-from fine_tune.stages.chain import (apply_saved, finished_metrics, last_checkpoint, mark_done, stage_dir, stage_keys,
+from fine_tune.stages.chain import (adopted_from, apply_saved, finished_metrics, last_checkpoint, mark_done, stage_dir, stage_keys,
                                     stage_lock)
 from fine_tune.stages.common import StageContext
 from fine_tune.stages.guard import StageUnstable
@@ -151,6 +155,11 @@ def run_job(cfg: DictConfig) -> float:
     job that fails is recorded in its metrics.json and logged; the sweep goes on.
     """
     run_dir = Path(HydraConfig.get().runtime.output_dir)
+    with heartbeat(run_dir) if is_main() else contextlib.nullcontext():  # "running" or "killed" to readers
+        return _run_job(cfg, run_dir)
+
+
+def _run_job(cfg: DictConfig, run_dir: Path) -> float:
     if HydraConfig.get().mode != RunMode.MULTIRUN:
         metrics = run(cfg)  # a single run's errors reach the user (fine_tune.cli)
     else:
@@ -192,9 +201,11 @@ def _train_and_evaluate(cfg, stages, source, backend, model, tokenizer, splits, 
             folder = stage_dir(run_dir, index, name, key, cfg.cache_dir)
             done = finished_metrics(folder, key)
             if done is not None:
-                log.info("stage %s already finished in %s: skipped", name, folder.resolve())
+                log.info("stage %s already finished in %s: skipped", name, adopted_from(folder))
                 model = apply_saved(model, folder)
-                metrics["stages"][name] = {**done, "skipped": True, "reused_from": str(folder.resolve())}
+                metrics["stages"][name] = {**done, "skipped": True, "reused_from": adopted_from(folder)}
+                tracker.start_stage(name, index, reused_from=done.get("wandb_run_id") or "")
+                tracker.log_summary(_stage_summary(done))
             else:
                 model = _train_stage(cfg, name, index, key, folder, backend, model, tokenizer, splits, tracker,
                                      metrics)
@@ -211,8 +222,6 @@ def _train_and_evaluate(cfg, stages, source, backend, model, tokenizer, splits, 
             write_json_atomic(run_dir / "metrics.json", metrics)  # progress survives a later crash
         if index < len(stages):
             tracker.finish_stage()
-    if not tracker.active:  # every stage was reused: the evaluation gets a W&B run of its own
-        tracker.start_stage("eval", len(stages) + 1)
     if evaluating:
         target = EvalTarget("tuned", lambda: (model, tokenizer), rows, scored, run_dir, cfg.cache_dir, cfg.seed,
                             decoding, response, max_length(cfg), reuse_generations=False)
@@ -232,6 +241,7 @@ def _train_stage(cfg, name, index, key, folder: Path, backend, model, tokenizer,
     try:
         with writing(folder, f"stage {name}'s checkpoint", needed):
             trainer, metrics["stages"][name] = RUNNERS[name](ctx, model, tokenizer)
+        metrics["stages"][name]["wandb_run_id"] = tracker.run_id  # a later job reusing the stage names it
     except StageUnstable as err:
         metrics["stages"][name] = {**err.metrics, "unstable": err.reason}
         metrics.update(status="unstable", unstable_reason=f"{name}: {err.reason}")
@@ -242,6 +252,12 @@ def _train_stage(cfg, name, index, key, folder: Path, backend, model, tokenizer,
     if is_main():
         mark_done(folder, key, metrics["stages"][name])
     return model
+
+
+def _stage_summary(stage: dict) -> dict:
+    """A reused stage's figures, as its W&B run's summary (its curves live in the run that trained it)."""
+    keys = ("final_train_loss", "mean_train_loss", "eval_loss", "global_steps", "train_tokens", "runtime_s")
+    return {f"stage/{key}": stage[key] for key in keys if stage.get(key) is not None}
 
 
 def _summary(metrics: dict) -> dict:

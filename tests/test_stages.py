@@ -92,7 +92,9 @@ def test_rerun_skips_finished_stages(chain, cache_dir, tmp_path):
     result = cli(tmp_path / "again", cache_dir, "method=[sft_cot,dpo,grpo]")
     metrics = json.loads((tmp_path / "again" / "metrics.json").read_text())
     assert all(stage["skipped"] for stage in metrics["stages"].values())
-    assert (tmp_path / "again" / "01-sft_cot").resolve() == (first / "01-sft_cot").resolve()
+    assert metrics["stages"]["sft_cot"]["reused_from"] == str((first / "01-sft_cot").resolve())
+    assert (tmp_path / "again" / "03-grpo" / "model" / "model.safetensors").stat().st_ino == \
+        (first / "03-grpo" / "model" / "model.safetensors").stat().st_ino  # stored once, linked
     assert "already finished" in result.stdout + result.stderr
     # same weights, so the same tuned generations
     assert (tmp_path / "again" / "generations" / "tuned.jsonl").read_text() == \

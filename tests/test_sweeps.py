@@ -71,7 +71,9 @@ def test_a_rerun_skips_the_jobs_that_finished(joblib_sweep, cache_dir):
     assert reused["reused_from"] == str((first_dir / "0_curated_sft").resolve())
     assert reused["stages"] == job_metrics(first_dir)["0_curated_sft"]["stages"]
     assert (again_dir / "0_curated_sft" / "generations" / "tuned.jsonl").is_file()
-    assert (again_dir / "0_curated_sft" / "01-sft" / "done.json").is_file()  # the adapter, linked
+    assert (again_dir / "0_curated_sft" / "01-sft" / "done.json").is_file()
+    assert not (again_dir / "0_curated_sft" / "01-sft").is_symlink()  # its own folder: hard links, not a link
+    assert any((again_dir / "0_curated_sft" / "01-sft").glob("*/*.safetensors"))
     assert metrics["1_curated_sft"]["status"] == "failed"  # a failed job is tried again, not copied
 
 

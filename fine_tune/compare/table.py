@@ -14,6 +14,7 @@ import math
 from typing import Any
 
 from fine_tune.compare.collect import Job, dig
+from fine_tune.run_status import live_status
 
 MISSING = "—"
 
@@ -83,7 +84,10 @@ def _override(job: Job, key: str) -> str | None:
 
 
 def _status(job: Job) -> tuple[str, str | None]:
-    """(status, reason): reason is the unstable reason or the error's first line."""
+    """(status, reason): reason is the unstable reason, the error's first line, or where it runs."""
+    live = live_status(job.folder, job.metrics)  # started, or killed, before it could write its status
+    if live is not None:
+        return live
     if job.metrics is None:
         return "failed", job.problem
     status = str(job.metrics.get("status") or "unknown")

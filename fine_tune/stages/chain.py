@@ -2,15 +2,17 @@
 
 Every stage has a key: a hash of what decides its result (the base model, the
 data, the seed, the backend, the debug caps, and the settings of this stage and
-every stage before it). The first run of a key works in its run folder's
-`NN-<stage>/` and registers that folder under `<cache_dir>/stages/<key>.json`.
-Running the same command again finds it:
+every stage before it). A stage always works in its own run's `NN-<stage>/`,
+which records its key in `stage.json`; the folders holding a key's work are
+registered under `<cache_dir>/stages/<key>.json`. Running the same stage again:
 
-- finished (`done.json` there): the stage is skipped, its saved adapter or model
-  is applied, its metrics reused;
-- unfinished (the process was killed): training resumes from its latest checkpoint.
-
-The new run's `NN-<stage>` is then a link to that folder.
+- finished elsewhere (`done.json` there): its saved adapter or model and done.json
+  are hard-linked (copied across disks) into this run's folder, so deleting either
+  run never breaks the other; the stage is skipped and its metrics reused;
+- unfinished elsewhere (a killed attempt): its latest checkpoint is linked in the
+  same way and training resumes from it;
+- this folder holds another key's work (the config changed since a killed
+  attempt): that work is moved aside to `.stale/`, never resumed from.
 """
 
 from __future__ import annotations
@@ -19,16 +21,19 @@ import contextlib
 import hashlib
 import json
 import logging
-import os
+import shutil
 from pathlib import Path
 
 from omegaconf import OmegaConf
 
-from fine_tune.distributed import world_size
-from fine_tune.outputs import file_lock, write_json_atomic
+from fine_tune.distributed import barrier, is_main, world_size
+from fine_tune.outputs import file_lock, link_tree, write_json_atomic
 
 log = logging.getLogger(__name__)
 DONE = "done.json"
+OWNER = "stage.json"  # {"key": ...}: whose work the folder's checkpoints, adapter and done.json are
+SAVED = ("adapter", "model")
+REMEMBERED = 8  # folders registered per key: the newest that still exists is adopted from
 
 
 def stage_keys(cfg, stages: list[str], source: str, fingerprints: dict) -> list[str]:
@@ -60,22 +65,98 @@ def stage_lock(cache_dir: str, key: str, name: str):
 
 
 def stage_dir(run_dir: Path, index: int, name: str, key: str, cache_dir: str) -> Path:
-    """The folder stage `index` works in: a registered earlier one for `key`, else a new one."""
+    """This run's own folder for stage `index`, holding only `key`'s work (see the module docstring)."""
     here = run_dir / f"{index:02d}-{name}"
-    registry = Path(cache_dir).expanduser() / "stages" / f"{key}.json"
-    try:
-        earlier = Path(json.loads(registry.read_text())["dir"])
-    except (OSError, ValueError, KeyError):
-        earlier = None
-    if earlier is not None and earlier.is_dir() and earlier.resolve() != here.resolve():
-        try:
-            os.symlink(earlier, here, target_is_directory=True)
-        except FileExistsError:  # this job's other process, or an earlier attempt, made it
-            pass
-        return here
-    here.mkdir(parents=True, exist_ok=True)
-    write_json_atomic(registry, {"dir": str(here.resolve()), "key": key})
+    if is_main():  # a multi-process job's other processes wait for the folder, then read it
+        _set_aside_other_work(here, key)
+        here.mkdir(parents=True, exist_ok=True)
+        for leftover in here.glob(".*.partial-*"):  # a save killed midway; the lock says no one else writes
+            shutil.rmtree(leftover, ignore_errors=True)
+        if not (here / OWNER).is_file():
+            write_json_atomic(here / OWNER, {"key": key})
+        if finished_metrics(here, key) is None:
+            _adopt_earlier(here, key, _registered(cache_dir, key))
+        _register(cache_dir, key, here)
+    barrier()
     return here
+
+
+def _owner(folder: Path) -> str | None:
+    for marker in (OWNER, DONE):
+        try:
+            return json.loads((folder / marker).read_text())["key"]
+        except (OSError, ValueError, KeyError):
+            continue
+    return None
+
+
+def _set_aside_other_work(here: Path, key: str) -> None:
+    """Move a folder holding another config's work out of the way: resuming it would train the wrong run."""
+    if here.is_symlink():  # an older version's link into another run: that run keeps its folder
+        here.unlink()
+        return
+    if not here.is_dir() or not any(here.iterdir()):
+        return
+    owner = _owner(here)
+    if owner == key:
+        return
+    aside = here.parent / ".stale" / f"{here.name}-{owner or 'unknown'}"
+    aside.parent.mkdir(exist_ok=True)
+    shutil.rmtree(aside, ignore_errors=True)
+    here.rename(aside)
+    log.warning("stage folder %s held the work of another config (key %s, this one is %s): moved aside to %s; "
+                "the stage starts anew", here, owner or "unknown", key, aside)
+
+
+def _registry(cache_dir: str, key: str) -> Path:
+    return Path(cache_dir).expanduser() / "stages" / f"{key}.json"
+
+
+def _registered(cache_dir: str, key: str) -> list[Path]:
+    try:
+        entry = json.loads(_registry(cache_dir, key).read_text())
+    except (OSError, ValueError):
+        return []
+    return [Path(d) for d in entry.get("dirs", [entry["dir"]] if "dir" in entry else [])]
+
+
+def _register(cache_dir: str, key: str, here: Path) -> None:
+    folders = [str(here.resolve())] + [str(d) for d in _registered(cache_dir, key) if d.is_dir()]
+    write_json_atomic(_registry(cache_dir, key), {"key": key, "dirs": list(dict.fromkeys(folders))[:REMEMBERED]})
+
+
+def _adopt_earlier(here: Path, key: str, earlier: list[Path]) -> None:
+    """Link in the finished work of `key` from another folder, else its latest checkpoint if newer than ours."""
+    others = [d for d in earlier if d.is_dir() and d.resolve() != here.resolve() and _owner(d) == key]
+    for other in others:
+        if finished_metrics(other, key) is not None:
+            for saved in SAVED:
+                if (other / saved).is_dir():
+                    shutil.rmtree(here / saved, ignore_errors=True)
+                    link_tree(other / saved, here / saved)
+            write_json_atomic(here / DONE, json.loads((other / DONE).read_text()))
+            write_json_atomic(here / OWNER, {"key": key, "adopted_from": str(other)})
+            log.info("stage %s: finished before in %s; its saved weights are linked in", here.name, other)
+            return
+    ours = _step(last_checkpoint(here))
+    best = max(((last_checkpoint(o), o) for o in others if last_checkpoint(o)), key=lambda c: _step(c[0]),
+               default=(None, None))
+    if best[0] and _step(best[0]) > ours:
+        link_tree(Path(best[0]), here / "checkpoints" / Path(best[0]).name)
+        log.info("stage %s: a killed attempt in %s reached %s; resuming from it", here.name, best[1],
+                 Path(best[0]).name)
+
+
+def _step(checkpoint: str | None) -> int:
+    return int(checkpoint.rsplit("-", 1)[1]) if checkpoint else -1
+
+
+def adopted_from(folder: Path) -> str:
+    """Where the folder's finished work was made: another run's stage folder, or this one."""
+    try:
+        return json.loads((folder / OWNER).read_text())["adopted_from"]
+    except (OSError, ValueError, KeyError):
+        return str(folder.resolve())
 
 
 def finished_metrics(folder: Path, key: str) -> dict | None:
@@ -94,7 +175,7 @@ def mark_done(folder: Path, key: str, metrics: dict) -> None:
 def last_checkpoint(folder: Path) -> str | None:
     """The latest complete checkpoint: a kill while saving leaves one without trainer_state.json."""
     complete = [p for p in (folder / "checkpoints").glob("checkpoint-*") if (p / "trainer_state.json").is_file()]
-    return str(max(complete, key=lambda p: int(p.name.rsplit("-", 1)[1]))) if complete else None
+    return str(max(complete, key=lambda p: _step(p.name))) if complete else None
 
 
 def apply_saved(model, folder: Path):

@@ -167,6 +167,52 @@ class FirstStepClock(TrainerCallback):
             self.first_step_at = time.time()
 
 
+class LogAtSaves(TrainerCallback):
+    """Log the loss at every checkpoint and at the last step, so the log history covers every step.
+
+    Trainer averages the loss over each logging window and keeps the sum of a resumed attempt's
+    steps only in memory; with a window closed at each save, a resumed stage's log history (restored
+    from its checkpoint) still gives the exact mean over all steps. Added after Trainer's own flow
+    callback, so it sees that step's save decision.
+    """
+
+    def on_step_end(self, args, state, control, **kwargs):
+        if control.should_save or state.global_step >= state.max_steps:
+            control.should_log = True
+
+
+class TokenLedger(TrainerCallback):
+    """Trained tokens over all steps, across a resume.
+
+    TRL's SFT and DPO trainers count in `trainer._total_train_tokens`, which restarts at 0 when a
+    killed stage resumes; kept in TrainerState.num_input_tokens_seen, the count is saved with each
+    checkpoint and restored from it. GRPO counts in the state itself.
+    """
+
+    def __init__(self, trainer):
+        self.trainer = trainer
+        self.in_trainer = hasattr(trainer, "_total_train_tokens") and "GRPO" not in type(trainer).__name__
+        self.at_start = 0  # the tokens of earlier attempts: this attempt's rate excludes them
+
+    def on_train_begin(self, args, state, control, **kwargs):  # after a resumed state is loaded
+        self.at_start = state.num_input_tokens_seen
+        if self.in_trainer:
+            self.trainer._total_train_tokens = state.num_input_tokens_seen
+
+    def on_step_end(self, args, state, control, **kwargs):  # before this step's checkpoint is saved
+        if self.in_trainer:
+            state.num_input_tokens_seen = self.trainer._total_train_tokens
+
+
+def mean_loss(steps: list[dict]) -> float | None:
+    """The mean loss over every step: each logged loss is its window's mean, weighted by the window."""
+    total, last = 0.0, 0
+    for entry in steps:
+        total += entry["loss"] * (entry["step"] - last)
+        last = entry["step"]
+    return total / last if last else None
+
+
 def peak_memory_mb() -> float:
     """Peak GPU memory allocated (CUDA), else the process's peak resident memory."""
     if torch.cuda.is_available():
@@ -179,7 +225,7 @@ EXTRA_LOGS = ("rewards/chosen", "rewards/rejected", "rewards/margins", "rewards/
               "reward", "reward_std", "kl", "rewards/correctness/mean", "rewards/answer_format/mean")
 
 
-def stage_metrics(trainer, train_result, eval_metrics: dict, clock: FirstStepClock) -> dict:
+def stage_metrics(trainer, train_result, eval_metrics: dict, clock: FirstStepClock, ledger: TokenLedger) -> dict:
     """Loss per logging step and per epoch, eval loss, runtime, tokens/s and peak memory."""
     history = trainer.state.log_history
     steps = [
@@ -192,8 +238,7 @@ def stage_metrics(trainer, train_result, eval_metrics: dict, clock: FirstStepClo
         by_epoch.setdefault(max(0, math.ceil(s["epoch"] or 0) - 1), []).append(s["loss"])
     eval_losses = [{"epoch": h.get("epoch"), "eval_loss": h["eval_loss"]} for h in history if "eval_loss" in h]
     runtime = train_result.metrics.get("train_runtime", 0.0)
-    # SFT and DPO count trained tokens here; GRPO counts prompt + completion tokens in the state.
-    tokens = getattr(trainer, "_total_train_tokens", 0) or trainer.state.num_input_tokens_seen
+    tokens = trainer.state.num_input_tokens_seen  # all attempts' (TokenLedger); GRPO: prompts + completions
     return {
         "train_loss_steps": steps,
         "train_loss_epochs": [
@@ -201,7 +246,7 @@ def stage_metrics(trainer, train_result, eval_metrics: dict, clock: FirstStepClo
         ],
         "first_train_loss": steps[0]["loss"] if steps else None,
         "final_train_loss": steps[-1]["loss"] if steps else None,
-        "mean_train_loss": train_result.training_loss,
+        "mean_train_loss": mean_loss(steps),  # over all steps, a resumed attempt's included
         "eval_loss": eval_metrics.get("eval_loss"),
         "eval_loss_epochs": eval_losses,
         "global_steps": trainer.state.global_step,
@@ -209,7 +254,7 @@ def stage_metrics(trainer, train_result, eval_metrics: dict, clock: FirstStepClo
         "train_rows": len(trainer.train_dataset),
         "runtime_s": runtime,
         "train_tokens": tokens,
-        "tokens_per_s": tokens / runtime if runtime else None,
+        "tokens_per_s": (tokens - ledger.at_start) / runtime if runtime else None,  # this attempt's rate
         "peak_memory_mb": peak_memory_mb(),
         "first_step_at": clock.first_step_at,
         "processes": trainer.args.world_size,  # > 1 under accelerate launch / torchrun
@@ -226,27 +271,27 @@ def _backend_name() -> str | None:
     return dist.get_backend() if dist.is_available() and dist.is_initialized() else None
 
 
-def _is_final(checkpoint: str) -> bool:
-    """A checkpoint of the stage's last step (the save of the trained stage then failed, or was killed)."""
-    import json
+def _final_state(checkpoint: str | None):
+    """The TrainerState of a checkpoint of the stage's last step (its save then failed, or was killed)."""
+    if not checkpoint:
+        return None
+    from transformers.trainer_callback import TrainerState
 
-    state = json.loads((Path(checkpoint) / "trainer_state.json").read_text())
-    return 0 < state.get("max_steps", 0) <= state.get("global_step", 0)
+    state = TrainerState.load_from_json(str(Path(checkpoint) / "trainer_state.json"))
+    return state if 0 < state.max_steps <= state.global_step else None
 
 
-def _load_final(trainer, checkpoint: str):
+def _load_final(trainer, checkpoint: str, state):
     """The trained stage from its last checkpoint, without training.
 
     Resumed there, Trainer's loop would train one step more than asked: it checks max_steps
     only after a step.
     """
-    from transformers.trainer_callback import TrainerState
     from transformers.trainer_utils import TrainOutput
 
     trainer._load_from_checkpoint(checkpoint)  # weights, or the adapter of a PEFT model
-    trainer.state = TrainerState.load_from_json(str(Path(checkpoint) / "trainer_state.json"))
-    losses = [h["loss"] for h in trainer.state.log_history if "loss" in h]
-    return TrainOutput(trainer.state.global_step, sum(losses) / len(losses) if losses else float("nan"), {})
+    trainer.state = state
+    return TrainOutput(state.global_step, float("nan"), {})  # the loss comes from the log history
 
 
 def finish(ctx: StageContext, trainer, clock: FirstStepClock, guard) -> dict:
@@ -255,11 +300,16 @@ def finish(ctx: StageContext, trainer, clock: FirstStepClock, guard) -> dict:
     Raises:
         StageUnstable: the stability guard stopped the stage.
     """
-    if ctx.resume_from and _is_final(ctx.resume_from):
-        result = _load_final(trainer, ctx.resume_from)
+    ledger = TokenLedger(trainer)
+    trainer.add_callback(ledger)
+    trainer.add_callback(LogAtSaves())
+    final = _final_state(ctx.resume_from)
+    if final is not None:
+        result = _load_final(trainer, ctx.resume_from, final)
+        ledger.at_start = final.num_input_tokens_seen
     else:
         result = trainer.train(resume_from_checkpoint=ctx.resume_from)
     if guard.reason:
-        guard.raise_unstable(stage_metrics(trainer, result, {}, clock))
+        guard.raise_unstable(stage_metrics(trainer, result, {}, clock, ledger))
     eval_metrics = trainer.evaluate() if trainer.eval_dataset is not None else {}
-    return {**stage_metrics(trainer, result, eval_metrics, clock), "resumed_from": ctx.resume_from}
+    return {**stage_metrics(trainer, result, eval_metrics, clock, ledger), "resumed_from": ctx.resume_from}
