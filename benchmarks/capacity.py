@@ -30,7 +30,6 @@ import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(REPO / "tests"))
 RESULTS = REPO / "benchmarks" / "results" / "capacity"
 
 SIZES = {
@@ -47,7 +46,7 @@ def pretrain(size: str, steps: int, work: Path, cache: str) -> tuple[dict[int, P
     The finished run is built through the project's own build (fine_tune.models.tiny) into the
     cache `fine-tune` and `fine-tune-base` use, so the chosen point can be shipped as it is.
     """
-    from conftest import compose
+    from fine_tune.cli import compose
     from omegaconf import OmegaConf
 
     from fine_tune.models.tiny import MARKER, tiny_model_dir

@@ -20,11 +20,10 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 
 from datasketch import MinHash, MinHashLSH  # noqa: E402
 
-from conftest import compose  # noqa: E402
+from fine_tune.cli import compose  # noqa: E402
 from fine_tune.data.curation import curate  # noqa: E402
 from fine_tune.data.curation.dedup import near_dedup  # noqa: E402
 from fine_tune.data.curation.labels import label_scores  # noqa: E402

@@ -121,8 +121,7 @@ def project_stage(backend: str, source: str, batch: int, steps: int, four_bit: b
     from fine_tune.backends import activate
 
     activate(backend)  # as the entrypoint does: Unsloth before transformers/TRL/PEFT
-    sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
-    from conftest import compose
+    from fine_tune.cli import compose
     from trl import SFTConfig, SFTTrainer
 
     from fine_tune.models.load import load_model

@@ -31,9 +31,8 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
-sys.path.insert(0, str(REPO / "tests"))
 
-from conftest import compose  # noqa: E402 - the suite's composer, as benchmarks/curation.py uses
+from fine_tune.cli import compose  # noqa: E402
 
 
 def write_rows(cfg, folder: Path) -> tuple[Path, Path]:

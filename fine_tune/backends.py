@@ -19,6 +19,7 @@ import logging
 import os
 import sys
 
+from fine_tune.config import BackendName
 from fine_tune.errors import UserError
 
 log = logging.getLogger(__name__)
@@ -52,7 +53,7 @@ def unsloth_missing() -> str | None:
 
 def resolve_backend(name) -> str:
     """The backend that will actually run for `backend.name`."""
-    name = str(getattr(name, "value", name))
+    name = BackendName(name).value
     if name == "hf":
         return "hf"
     if name == "unsloth":

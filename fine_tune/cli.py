@@ -36,6 +36,17 @@ def conf_dir() -> Path:
     raise FileNotFoundError(f"no conf/config.yaml beside {package}")
 
 
+def compose(overrides: list[str] | None = None, return_hydra_config: bool = False):
+    """The config `fine-tune <overrides>` would run, composed without running it (tests, benchmarks,
+    notebooks)."""
+    from hydra import compose as hydra_compose
+    from hydra import initialize_config_dir
+
+    register_configs()
+    with initialize_config_dir(str(conf_dir()), version_base="1.3"):
+        return hydra_compose("config", overrides=overrides or [], return_hydra_config=return_hydra_config)
+
+
 def exit_on_user_error(prog: str, work):
     """Run `work()`; in a single run a UserError ends the process with one line and status 2.
 

@@ -19,8 +19,61 @@ from typing import Any, Dict, List, Optional
 from hydra.core.config_store import ConfigStore
 from omegaconf import MISSING, OmegaConf
 
-# Stage kinds in the order the docs list them; the `method` group has one option each.
-STAGES = ("sft", "sft_cot", "dpo", "grpo", "thinking")
+# The closed sets of names below are enums, so a wrong value fails when the config is composed
+# (with the allowed values listed), not minutes later inside TRL or transformers.
+
+
+class Dtype(str, Enum):
+    auto = "auto"  # the checkpoint's own
+    float32 = "float32"
+    bfloat16 = "bfloat16"
+    float16 = "float16"
+
+
+# raise: a malformed row stops the load, naming file and line; skip: it goes to rejects.jsonl
+# with its reason. (The functional form: `raise` is a keyword, and OmegaConf matches by name.)
+OnError = Enum("OnError", {"raise": "raise", "skip": "skip"}, type=str)
+
+
+class LoggerName(str, Enum):
+    wandb = "wandb"
+    none = "none"
+
+
+class LRScheduler(str, Enum):
+    """transformers.SchedulerType's names (tests/test_config.py checks they still match)."""
+
+    linear = "linear"
+    cosine = "cosine"
+    cosine_with_restarts = "cosine_with_restarts"
+    polynomial = "polynomial"
+    constant = "constant"
+    constant_with_warmup = "constant_with_warmup"
+    inverse_sqrt = "inverse_sqrt"
+    reduce_lr_on_plateau = "reduce_lr_on_plateau"
+    cosine_with_min_lr = "cosine_with_min_lr"
+    cosine_warmup_with_min_lr = "cosine_warmup_with_min_lr"
+    warmup_stable_decay = "warmup_stable_decay"
+
+
+class DPOLoss(str, Enum):
+    """trl.DPOConfig's single loss types (tests/test_config.py checks them against TRL's docs)."""
+
+    sigmoid = "sigmoid"
+    hinge = "hinge"
+    ipo = "ipo"
+    exo_pair = "exo_pair"
+    nca_pair = "nca_pair"
+    robust = "robust"
+    bco_pair = "bco_pair"
+    sppo_hard = "sppo_hard"
+    aot = "aot"
+    aot_unpaired = "aot_unpaired"
+    apo_zero = "apo_zero"
+    apo_down = "apo_down"
+    discopop = "discopop"
+    sft = "sft"
+    sigmoid_norm = "sigmoid_norm"
 
 
 class Finetune(str, Enum):
@@ -64,12 +117,16 @@ class StageConfig:
     max_length: int = 512  # tokens of prompt + response; longer rows are truncated
     warmup_ratio: float = 0.03
     weight_decay: float = 0.0
-    lr_scheduler_type: str = "cosine"
+    lr_scheduler_type: LRScheduler = LRScheduler.cosine
     logging_steps: int = 10
     gradient_checkpointing: bool = False
     # A checkpoint every save_steps steps (only the latest kept): a killed
     # stage resumes from it when the same command runs again. 0: none.
     save_steps: int = 200
+    # Any other argument of the stage's TRL config (SFTConfig, DPOConfig, GRPOConfig), applied last:
+    # +method.dpo.trl_args.rpo_alpha=0.5, +method.sft.trl_args.packing=true (the + adds a key, as
+    # Hydra wants). Names are checked against TRL's config before the model loads.
+    trl_args: Dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass
@@ -85,7 +142,7 @@ class SFTStageConfig(StageConfig):
 @dataclass
 class DPOStageConfig(StageConfig):
     beta: float = 0.1  # strength of the KL pull towards the reference model
-    loss_type: str = "sigmoid"
+    loss_type: DPOLoss = DPOLoss.sigmoid
 
 
 @dataclass
@@ -130,7 +187,7 @@ class ModelConfig:
     learning_rate: float = 2e-4
     num_train_epochs: float = 3.0  # the reference study trained 3 epochs
     per_device_train_batch_size: int = 16
-    dtype: str = "auto"  # auto | float32 | bfloat16 | float16
+    dtype: Dtype = Dtype.auto
     load_in_4bit: bool = False  # QLoRA (GPU backends only)
     trust_remote_code: bool = False  # off unless you trust the model's repository
     # A chat template for a base model without one, or to replace the one it has: chatml,
@@ -229,9 +286,7 @@ class DataConfig:
     split_seed: int = 0
     max_samples: Optional[int] = None  # cap on train rows after curation
     fraction: Optional[float] = None  # or a share of them, for data-size studies
-    # raise: a malformed row stops the load, naming file and line;
-    # skip: it goes to the rejects file with its reason.
-    on_error: str = "raise"
+    on_error: OnError = OnError["raise"]
     # A sentence appended to every prompt asking for the final-answer line, for sources whose
     # prompts never ask for a format (GSM8K): off, default (fine_tune.chat.BUILTIN_INSTRUCTION),
     # or your own text. Training, generation and GRPO all see the same prompt (fine_tune.chat).
@@ -303,11 +358,11 @@ class WandbMode(str, Enum):
 
 @dataclass
 class LoggerConfig:
-    name: str = "wandb"  # wandb | none
+    name: LoggerName = LoggerName.wandb
     mode: WandbMode = WandbMode.offline
     project: str = "fine-tune"
     entity: Optional[str] = None
-    group: Optional[str] = None  # None: the sweep folder (multirun) or the run id
+    group: Optional[str] = None  # the W&B group; None: the sweep folder (multirun) or the run folder's name
     tags: List[str] = field(default_factory=list)
 
 

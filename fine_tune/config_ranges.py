@@ -14,7 +14,7 @@ from collections.abc import Callable
 
 from omegaconf import DictConfig, OmegaConf
 
-from fine_tune.config import LoraConfig
+from fine_tune.config import Finetune, LoraConfig
 from fine_tune.errors import UserError
 
 AT_LEAST_1 = (lambda v: v >= 1, "at least 1")
@@ -99,7 +99,7 @@ def check_lora_settings(cfg) -> None:
             raise UserError(f"{where}: r and alpha must be >= 1 and dropout in [0, 1) "
                             f"(got r={lora['r']}, alpha={lora['alpha']}, dropout={lora['dropout']})")
         finetune = stage.finetune if stage.finetune is not None else cfg.model.finetune
-        finetune = str(getattr(finetune, "value", finetune))
+        finetune = Finetune(finetune).value
         changed = [key for key, value in default.items() if lora[key] != value]
         if finetune == "full" and changed:
             raise UserError(f"{where}.{changed[0]} is set, but method.{name}.finetune is full, which trains every "

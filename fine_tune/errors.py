@@ -58,6 +58,9 @@ def _unknown_key(err: OmegaConfBaseException) -> str:
             f"unknown config key '{full_key}': stage '{err.key}' is not selected; "
             f"select it first, e.g. method={err.key} or method=[sft_cot,{err.key}], then set {full_key}.<setting>"
         )
+    if where.endswith(".trl_args"):  # an open set of TRL's names: Hydra adds a key with a leading +
+        return (f"'{full_key}' is a new key: add it with a leading +, e.g. +{full_key}=<value> (any argument "
+                "of the stage's TRL config)")
     valid = [f.name for f in dataclasses.fields(err.object_type)] if dataclasses.is_dataclass(err.object_type) else []
     hint = _closest(str(err.key), valid)
     listing = f"; valid keys of {where}: {', '.join(valid)}" if valid else ""

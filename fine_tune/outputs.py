@@ -7,7 +7,6 @@ the target, which POSIX makes atomic.
 
 from __future__ import annotations
 
-import fcntl
 import hashlib
 import json
 import logging
@@ -60,23 +59,25 @@ def write_bytes_atomic(path: Path, data: bytes) -> None:
 
 @contextmanager
 def file_lock(path: Path, waiting: str | None = None):
-    """Hold an exclusive lock on `path` (created if needed) for the `with` block.
+    """Hold an exclusive lock on `path` (created if needed) for the `with` block (the `filelock` package).
 
     The OS releases it when the process dies, so a killed holder never blocks the next one.
     `waiting` is logged when another process holds the lock and this one has to wait.
     """
+    from filelock import FileLock, Timeout
+
     path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "w") as handle:
-        try:
-            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            if waiting:
-                logging.getLogger(__name__).info(waiting)
-            fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
+    lock = FileLock(str(path))
+    try:
+        lock.acquire(timeout=0)
+    except Timeout:
+        if waiting:
+            logging.getLogger(__name__).info(waiting)
+        lock.acquire()
+    try:
+        yield
+    finally:
+        lock.release()
 
 
 def write_folder_atomic(target: Path, write: Callable[[Path], None]) -> None:

@@ -15,6 +15,7 @@ import os
 from pathlib import Path
 from typing import Any
 
+from fine_tune.config import WandbMode
 from fine_tune.disk import check_space, no_space_message, writing
 from fine_tune.errors import UserError
 
@@ -66,7 +67,7 @@ class WandbTracker:
     def start_stage(self, stage: str, index: int, reused_from: str | None = None) -> None:
         """Open stage `index`'s run; a stage reused from an earlier run gets one too, tagged `reused`
         and naming the W&B run that trained it (`reused_from`), so every job has a run per stage."""
-        mode = str(self.cfg.mode.value if hasattr(self.cfg.mode, "value") else self.cfg.mode)
+        mode = WandbMode(self.cfg.mode).value
         kwargs = dict(
             project=self.cfg.project,
             entity=self.cfg.entity,
@@ -146,10 +147,8 @@ def open_wandb_run(mode: str, **kwargs):
 
 def make_tracker(cfg, config: dict, run_dir: Path, group: str, run_label: str):
     """The tracker logger=<name> asks for."""
-    if cfg.logger.name == "none" or str(getattr(cfg.logger.mode, "value", cfg.logger.mode)) == "disabled":
+    if cfg.logger.name == "none" or WandbMode(cfg.logger.mode) is WandbMode.disabled:
         return NoTracker()
-    if cfg.logger.name != "wandb":
-        raise UserError(f"logger.name='{cfg.logger.name}' is not a logger: use logger=wandb or logger=none")
     tags = [f"method:{'+'.join(cfg.method.keys())}", f"data:{cfg.data.name}", f"model:{model_tag(cfg.model)}"]
     tags += list(cfg.logger.tags)
     if cfg.study:

@@ -46,7 +46,7 @@ from fine_tune.run_status import heartbeat
 from fine_tune.config_ranges import check_lora_settings
 from fine_tune.stage_names import requested_stages
 from fine_tune.disk import check_space, stage_bytes, writing
-from fine_tune.stages import RUNNERS, check_available, max_length, response_format, save_and_merge
+from fine_tune.stages import RUNNERS, check_available, check_trl_args, max_length, response_format, save_and_merge
 from fine_tune.stages.chain import (adopted_from, apply_saved, finished_metrics, last_checkpoint, mark_done, stage_dir, stage_keys,
                                     stage_lock)
 from fine_tune.stages.common import StageContext
@@ -56,9 +56,11 @@ from fine_tune.tracking import NoTracker, make_tracker, sweep_group
 log = logging.getLogger(__name__)
 
 
-def _group_and_label(run_dir: Path) -> tuple[str, str]:
-    """W&B group: the sweep folder for a multirun, else the run's own folder."""
+def _group_and_label(cfg: DictConfig, run_dir: Path) -> tuple[str, str]:
+    """W&B group: logger.group when set, else the sweep folder for a multirun, else the run's own folder."""
     hc = HydraConfig.get()
+    if cfg.logger.group:
+        return str(cfg.logger.group), run_dir.name
     if hc.mode == RunMode.MULTIRUN:
         return sweep_group(hc.sweep.dir), run_dir.name
     return run_dir.name, run_dir.name
@@ -72,6 +74,7 @@ def run(cfg: DictConfig) -> dict:
     stages = list(cfg.method.keys())
     check_available(stages, requested_stages(HydraConfig.get().overrides.task))  # before anything loads
     check_lora_settings(cfg)
+    check_trl_args(cfg)
     backend = resolve_backend(cfg.backend.name)
     source = resolve_source(cfg.model, cfg.cache_dir)  # a bad model.path fails before data work
 
@@ -82,7 +85,7 @@ def run(cfg: DictConfig) -> dict:
     check_sizes(cfg, splits)
     _warn_if_prompts_ask_already(cfg, splits)
     model, tokenizer = load_model(source, cfg.model, cfg.cache_dir, backend, max_length(cfg))
-    group, label = _group_and_label(run_dir)
+    group, label = _group_and_label(cfg, run_dir)
     tracker = NoTracker()  # the other processes of a multi-process job train only
     if is_main():
         write_report(splits.report, splits.rejects, run_dir)

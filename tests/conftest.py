@@ -7,6 +7,10 @@ from pathlib import Path
 
 import pytest
 
+from fine_tune import cli
+
+compose = cli.compose  # the package's composer, for the tests that import it from here
+
 REPO = Path(__file__).resolve().parent.parent
 SHARED_DATA = REPO.parent / "shared" / "data"
 
@@ -21,19 +25,6 @@ os.environ.setdefault("DEEPEVAL_TELEMETRY_OPT_OUT", "YES")
 def cache_dir(tmp_path_factory) -> Path:
     """One model cache for the whole session: the smoke tiny model is built once."""
     return tmp_path_factory.mktemp("cache")
-
-
-def compose(overrides: list[str] | None = None, return_hydra_config: bool = False):
-    """Compose conf/config.yaml with `overrides`, as the entrypoint does."""
-    from hydra import compose as hydra_compose
-    from hydra import initialize_config_dir
-
-    from fine_tune.cli import conf_dir
-    from fine_tune.config import register_configs
-
-    register_configs()
-    with initialize_config_dir(str(conf_dir()), version_base="1.3"):
-        return hydra_compose("config", overrides=overrides or [], return_hydra_config=return_hydra_config)
 
 
 def shared_data(name: str) -> Path:

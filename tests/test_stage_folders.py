@@ -121,7 +121,7 @@ def test_every_stage_of_a_job_has_a_wandb_run_reused_ones_naming_the_run_that_tr
                                                                                            monkeypatch):
     from wandb_offline import run_contents
 
-    wandb = ["logger=wandb", "logger.mode=offline", "method=[sft,dpo]", "seed=207"]
+    wandb = ["logger=wandb", "logger.mode=offline", "method=[sft,dpo]", "seed=207", "logger.group=study-207"]
     first, second = tmp_path / "first", tmp_path / "second"
     _run(monkeypatch, first, cache_dir, *wandb)
     _run(monkeypatch, second, cache_dir, *wandb)  # both stages reused
@@ -137,3 +137,4 @@ def test_every_stage_of_a_job_has_a_wandb_run_reused_ones_naming_the_run_that_tr
         source = reused[stage]["config"]["reused_from_run"]
         assert source and source == json.loads((first / "metrics.json").read_text())["stages"][stage]["wandb_run_id"]
     assert reused["dpo"]["summary"]["stage/global_steps"] == 6
+    assert {c["run"]["group"] for c in [*trained.values(), *reused.values()]} == {"study-207"}  # logger.group

@@ -24,6 +24,7 @@ from fine_tune.data.curation import Curated, curate
 from fine_tune.data.embedded import build_world, stratified_split
 from fine_tune.data.schema import canonical
 from fine_tune.data.sources import load_rows
+from fine_tune.config import OnError
 from fine_tune.errors import UserError
 from fine_tune.outputs import fingerprint, write_text_atomic
 
@@ -65,7 +66,7 @@ def _read_source(data_cfg, show_progress: bool) -> _Source:
         rows = [canonical(r, "embedded") for r in world.raw]
         return _Source("embedded", "embedded", rows, [canonical(r, "embedded") for r in world.eval], [])
     path = str(Path(src.path).expanduser()) if src.path else None
-    kwargs = dict(path=path, name=src.name, format=src.format, on_error=data_cfg.on_error, subset=src.subset)
+    kwargs = dict(path=path, name=src.name, format=src.format, on_error=OnError(data_cfg.on_error).value, subset=src.subset)
     loaded = load_rows(split=src.split, **kwargs)
     rejects = [{"step": "load", "reason": r["reason"], "row": r} for r in loaded.rejects]
     eval_rows = None

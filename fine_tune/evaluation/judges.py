@@ -18,6 +18,7 @@ import re
 from dataclasses import dataclass
 
 from fine_tune.answers import is_correct
+from fine_tune.config import JudgeKind
 from fine_tune.evaluation.judge_cache import JudgmentCache
 
 A, B, TIE, INVALID = "A", "B", "tie", "invalid"
@@ -106,7 +107,7 @@ class CachedJudge:
 
 def make_judge(judge_cfg, client=None):
     """The judge eval.judge describes (an llm judge builds its client unless one is given)."""
-    kind = str(getattr(judge_cfg.kind, "value", judge_cfg.kind))
+    kind = JudgeKind(judge_cfg.kind).value
     if kind == "verifiable":
         return VerifiableJudge()
     from fine_tune.evaluation.judge_clients import make_client

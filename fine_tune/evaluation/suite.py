@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
+from fine_tune.config import JudgeKind
 from fine_tune.evaluation.accuracy import checker_accuracy
 from fine_tune.evaluation.baselines import baseline_responses
 from fine_tune.evaluation.deepeval_suite import deepeval_scores
@@ -66,7 +67,7 @@ def evaluate(eval_cfg, target: EvalTarget, stages: dict, base_records: list[dict
                                              target.max_length, target.response, target.decoding.instruction)
         _write_jsonl(target.run_dir / "eval" / f"{target.label}_loss.jsonl", per_row)
     results["convergence"] = run_convergence(stages, eval_cfg.convergence_tolerance)
-    judge_kind = str(getattr(eval_cfg.judge.kind, "value", eval_cfg.judge.kind))
+    judge_kind = JudgeKind(eval_cfg.judge.kind).value
     client = None
     if judge_kind == "llm" and (eval_cfg.baseline or eval_cfg.deepeval):
         from fine_tune.evaluation.judge_clients import make_client

@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
+from fine_tune.config import Dtype
 from fine_tune.errors import UserError
 from fine_tune.models.templates import apply_chat_template
 
@@ -43,7 +44,7 @@ def model_identity(source: str, model_cfg, backend: str) -> str:
         where = f"{folder.resolve()}|{'|'.join(stamps)}"
     else:
         where = f"{source}@{model_cfg.revision or 'main'}"
-    return f"{where}|dtype={model_cfg.dtype}|4bit={model_cfg.load_in_4bit}|backend={backend}"
+    return f"{where}|dtype={Dtype(model_cfg.dtype).value}|4bit={model_cfg.load_in_4bit}|backend={backend}"
 
 
 def _tiny_spec(model_cfg):
@@ -56,13 +57,12 @@ def _tiny_spec(model_cfg):
 def _dtype(model_cfg, on_gpu: bool):
     import torch
 
-    if model_cfg.dtype == "auto":
+    dtype = Dtype(model_cfg.dtype).value  # the schema's enum; a plain string from a caller of the library
+    if dtype == "auto":
         return torch.bfloat16 if on_gpu and torch.cuda.is_bf16_supported() else torch.float32
-    if model_cfg.dtype not in DTYPES:
-        raise UserError(f"model.dtype='{model_cfg.dtype}' is not one of auto, {', '.join(DTYPES)}")
-    if not on_gpu and model_cfg.dtype != "float32":
+    if not on_gpu and dtype != "float32":
         return torch.float32  # half precision training on a CPU is slow and unstable
-    return getattr(torch, DTYPES[model_cfg.dtype])
+    return getattr(torch, DTYPES[dtype])
 
 
 def load_model(source: str, model_cfg, cache_dir: str, backend: str = "hf", max_seq_length: int = 2048):

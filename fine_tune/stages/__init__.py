@@ -12,6 +12,7 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
+from fine_tune.config import Response
 from fine_tune.distributed import barrier, is_main
 from fine_tune.errors import UserError
 from fine_tune.outputs import write_folder_atomic
@@ -30,7 +31,7 @@ def response_format(cfg) -> str:
     without an SFT stage writes the cot format too. The held-out loss is scored in it.
     """
     supervised = [cfg.method[name].response for name in cfg.method if "response" in cfg.method[name]]
-    return str(getattr(supervised[-1], "value", supervised[-1])) if supervised else "cot"
+    return Response(supervised[-1]).value if supervised else "cot"
 
 
 def max_length(cfg) -> int:
@@ -44,6 +45,29 @@ def check_available(stages: list[str], requested: list[str] | None = None) -> No
     for name in stages:
         if name not in RUNNERS:
             raise UserError(f"method '{name}' has no stage runner; known: {', '.join(RUNNERS)}")
+
+
+def trl_config_class(name: str):
+    """The TRL config class stage `name` trains with."""
+    from trl import DPOConfig, GRPOConfig, SFTConfig
+
+    return {"dpo": DPOConfig, "grpo": GRPOConfig}.get(name, SFTConfig)
+
+
+def check_trl_args(cfg) -> None:
+    """Every `method.<stage>.trl_args` name is an argument of the stage's TRL config: a typo fails
+    here, before the model loads, with the nearest names, not as a TypeError inside TRL."""
+    import dataclasses
+    import difflib
+
+    for name in cfg.method:
+        known = {f.name for f in dataclasses.fields(trl_config_class(name))}
+        for key in cfg.method[name].trl_args:
+            if key not in known:
+                near = difflib.get_close_matches(key, sorted(known), n=3)
+                hint = f"did you mean {', '.join(near)}?" if near else "see the TRL docs for its arguments"
+                raise UserError(f"method.{name}.trl_args.{key}: {trl_config_class(name).__name__} has no argument "
+                                f"'{key}'; {hint}")
 
 
 def save_and_merge(trainer, tokenizer, stage_dir: Path):

@@ -10,8 +10,10 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from omegaconf import OmegaConf
 from transformers import TrainerCallback
 
+from fine_tune.config import Finetune, LRScheduler
 from fine_tune.data.pipeline import Splits
 
 
@@ -44,7 +46,7 @@ class StageContext:
     @property
     def uses_lora(self) -> bool:
         """finetune=lora (the stage's, else the model preset's): train an adapter, not every weight."""
-        return _value(self.budget("finetune")) == "lora"
+        return Finetune(self.budget("finetune")) is Finetune.lora
 
     @property
     def instruction(self) -> str | None:
@@ -66,10 +68,6 @@ class StageContext:
         return value if value is not None else self.cfg.model[key]
 
 
-def _value(option) -> str:
-    return str(getattr(option, "value", option))
-
-
 def training_arguments(ctx: StageContext, args_class, **extra):
     """TRL `<Method>Config` from the stage settings, with debug=smoke's caps applied."""
     stage, debug = ctx.stage, ctx.cfg.debug
@@ -89,7 +87,7 @@ def training_arguments(ctx: StageContext, args_class, **extra):
         gradient_accumulation_steps=stage.gradient_accumulation_steps,
         warmup_steps=stage.warmup_ratio,  # below 1: a share of the steps
         weight_decay=stage.weight_decay,
-        lr_scheduler_type=stage.lr_scheduler_type,
+        lr_scheduler_type=LRScheduler(stage.lr_scheduler_type).value,
         # short runs (debug=smoke) still log a loss curve of a few points
         logging_steps=min(stage.logging_steps, max(1, max_steps // 5)) if max_steps > 0 else stage.logging_steps,
         logging_first_step=True,  # the first loss is the baseline "loss went down" is measured from
@@ -107,6 +105,8 @@ def training_arguments(ctx: StageContext, args_class, **extra):
         dataloader_num_workers=0,
     )
     settings.update(extra)  # a method's own arguments (beta, num_generations, ...) win
+    # then the user's: any TRL argument, without a schema field (names checked by check_trl_args)
+    settings.update(OmegaConf.to_container(stage.trl_args, resolve=True) if stage.get("trl_args") else {})
     return args_class(**settings)
 
 

@@ -17,6 +17,7 @@ from datasets import Dataset
 
 from fine_tune.chat import conversation
 from fine_tune.data.arrow_cache import cached_dataset
+from fine_tune.config import DPOLoss
 from fine_tune.data.preferences import preference_rows
 from fine_tune.outputs import fingerprint
 from fine_tune.stages.common import StageContext, finish, prepare, training_arguments
@@ -57,7 +58,7 @@ def run_dpo(ctx: StageContext, model, tokenizer):
     trainer = DPOTrainer(
         model=model,
         ref_model=reference,
-        args=training_arguments(ctx, DPOConfig, beta=ctx.stage.beta, loss_type=[ctx.stage.loss_type],
+        args=training_arguments(ctx, DPOConfig, beta=ctx.stage.beta, loss_type=[DPOLoss(ctx.stage.loss_type).value],
                                 max_length=ctx.stage.max_length, **extra),
         train_dataset=_dataset(ctx, "train"),
         eval_dataset=eval_dataset,

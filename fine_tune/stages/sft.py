@@ -14,6 +14,7 @@ from __future__ import annotations
 from datasets import Dataset
 
 from fine_tune.chat import conversation
+from fine_tune.config import Response
 from fine_tune.data.arrow_cache import cached_dataset
 from fine_tune.data.schema import response_text
 from fine_tune.outputs import fingerprint
@@ -42,7 +43,7 @@ def run_sft(ctx: StageContext, model, tokenizer):
     """Train one SFT stage; returns (trainer, metrics)."""
     from trl import SFTConfig, SFTTrainer
 
-    response = str(getattr(ctx.stage.response, "value", ctx.stage.response))
+    response = Response(ctx.stage.response).value
     model, peft_config = prepare(ctx, model)
     clock, guard = ctx.callbacks()
     trainer = SFTTrainer(
