@@ -8,6 +8,11 @@ evaluation and W&B. The others wait at a barrier where they need its files.
 
 from __future__ import annotations
 
+# Rank and world size come from the launcher's environment, not accelerate.PartialState: its first
+# use joins the process group, which turns the barriers below (no-ops until the trainer joins it)
+# into real ones that the model-build and stage-folder steps do not call on every rank: tried, and
+# the two-process job hung (tests/test_distributed.py).
+
 import os
 
 

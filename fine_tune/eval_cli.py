@@ -16,14 +16,13 @@ from __future__ import annotations
 
 import argparse
 import functools
-import json
 import time
 from pathlib import Path
 
 from omegaconf import OmegaConf
 
 from fine_tune.errors import UserError, exit_on_error
-from fine_tune.outputs import write_json_atomic
+from fine_tune.run_folder import RunFolder
 
 EDITABLE = ("eval.", "logger.")
 
@@ -37,11 +36,12 @@ def load_run_config(run_dir: Path, overrides: list[str]):
     from fine_tune.config import Config, register_configs
 
     register_configs()
-    expected = [run_dir / ".hydra" / "config.yaml", run_dir / "metrics.json"]
-    missing = [str(p) for p in expected if not p.is_file()]
+    folder = RunFolder(run_dir)
+    expected = [folder.config, folder.metrics]
+    missing = folder.missing(*expected)
     if missing:
         raise UserError(f"{run_dir} is not a fine-tune run folder: expected {' and '.join(map(str, expected))} "
-                        f"(missing: {', '.join(missing)})")
+                        f"(missing: {', '.join(str(run_dir / m) for m in missing)})")
     groups = [item for item in overrides if item.split("=", 1)[0] == "logger"]  # logger=none, as in fine-tune
     settings = [item for item in overrides if item not in groups]
     for item in settings:
@@ -73,41 +73,34 @@ def reevaluate(run_dir: Path, overrides: list[str]) -> dict:
     """Evaluate `run_dir` again under its config plus `overrides`; returns the new eval results."""
     # the folder and the overrides first: a mistake answers in a second, before torch and TRL load
     cfg = load_run_config(run_dir, overrides)
-    metrics = json.loads((run_dir / "metrics.json").read_text())
+    metrics = RunFolder(run_dir).read_metrics()
     if metrics.get("status") != "finished":
         raise UserError(f"{run_dir} has status '{metrics.get('status')}': only a finished run can be evaluated "
                         "(run its command again to finish it)")
     from fine_tune.data.pipeline import load_splits
-    from fine_tune.chat import answer_instruction
-    from fine_tune.evaluation.generations import Decoding, generations_for, reference_budget
-    from fine_tune.evaluation.sampling import eval_rows, loss_rows
-    from fine_tune.evaluation.suite import EvalTarget, evaluate, record
+    from fine_tune.evaluation.generations import generations_for
+    from fine_tune.evaluation.suite import record
     from fine_tune.export import load_run_model
-    from fine_tune.stages import max_length, response_format
     from fine_tune.tracking import make_tracker
+    from fine_tune.train import Run
 
-    held_out = load_splits(cfg.data, cfg.cache_dir, show_progress=False).eval
-    rows = eval_rows(held_out, cfg.eval)
+    run = Run(cfg, run_dir)  # the run's evaluation steps, on its saved weights
+    run.metrics = metrics
     tuned = functools.cache(lambda: load_run_model(run_dir))
-    response = response_format(cfg)
-    # the run's own budget, so its generations on disk are reused; computed afresh only when not recorded
-    budget = cfg.eval.max_new_tokens or (metrics.get("eval") or {}).get("generation", {}).get("max_new_tokens") \
-        or reference_budget(tuned()[1], rows, response)
-    decoding = Decoding(budget, answer_instruction(cfg.data.answer_instruction), cfg.eval.batch_size)
-    base_records = None
+    # the run's own budget, so its generations on disk are reused; measured afresh only when not recorded
+    recorded = (metrics.get("eval") or {}).get("generation", {}).get("max_new_tokens")
+    run.plan_evaluation(load_splits(cfg.data, cfg.cache_dir, show_progress=False).eval, lambda: tuned()[1], recorded)
     if cfg.eval.evaluate_base or cfg.eval.baseline == "base":
-        base_records = generations_for(lambda: load_run_model(run_dir, with_stages=False), rows, decoding, "base",
-                                       run_dir / "generations")
-    target = EvalTarget("tuned", tuned, rows, loss_rows(held_out, cfg.eval), run_dir, cfg.cache_dir, cfg.seed,
-                        decoding, response, max_length(cfg))
-    results, samples = evaluate(cfg.eval, target, metrics["stages"], base_records)
+        run.base_records = generations_for(lambda: load_run_model(run_dir, with_stages=False), run.rows,
+                                           run.decoding, "base", run.folder.generations)
+    results, samples = run.evaluate(model_loader=tuned, reuse_generations=True)
     tracker = make_tracker(cfg, OmegaConf.to_container(cfg, resolve=True), run_dir,
                            metrics.get("wandb_group") or run_dir.name, run_dir.name)
     tracker.start_stage("reeval", len(metrics["stages_order"]) + 1)
     record(metrics, results, samples, tracker)
     tracker.finish_stage()
     metrics.setdefault("reevaluations", []).append({"at": time.strftime("%Y-%m-%dT%H:%M:%S"), "overrides": overrides})
-    write_json_atomic(run_dir / "metrics.json", metrics)
+    RunFolder(run_dir).write_metrics(metrics)
     return results
 
 

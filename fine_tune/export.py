@@ -24,14 +24,12 @@ from pathlib import Path
 
 from fine_tune.errors import UserError, exit_on_error
 from fine_tune.outputs import write_folder_atomic
-
-EXPECTED = ("manifest.json", "metrics.json")
+from fine_tune.run_folder import RunFolder
 
 
 def _stage_folders(run_dir: Path, metrics: dict) -> list[Path]:
     folders = []
-    for index, name in enumerate(metrics["stages_order"], start=1):
-        folder = run_dir / f"{index:02d}-{name}"
+    for name, folder in zip(metrics["stages_order"], RunFolder(run_dir).stages(metrics["stages_order"])):
         if not (folder / "done.json").is_file():
             raise UserError(f"stage {name} of {run_dir} did not finish ({folder} has no done.json): "
                             "run the same command again to finish it, then export")
@@ -54,18 +52,19 @@ def load_run_model(run_dir: Path, with_stages: bool = True):
     from fine_tune.models.load import load_model
     from fine_tune.stages.chain import apply_saved
 
-    missing = [name for name in (*EXPECTED, ".hydra/config.yaml") if not (run_dir / name).is_file()]
+    folder = RunFolder(run_dir)
+    missing = folder.missing(folder.manifest, folder.metrics, folder.config)
     if missing:
         raise UserError(f"{run_dir} is not a fine-tune run folder: it has no {', '.join(missing)}")
-    manifest = json.loads((run_dir / "manifest.json").read_text())
-    metrics = json.loads((run_dir / "metrics.json").read_text())
+    manifest = json.loads(folder.manifest.read_text())
+    metrics = folder.read_metrics()
     folders = _stage_folders(run_dir, metrics) if with_stages else []
     # the base as the run loaded it: its revision, remote-code choice, chat template, dtype and device
-    config = OmegaConf.load(run_dir / ".hydra" / "config.yaml")
+    config = OmegaConf.load(folder.config)
     model_cfg = OmegaConf.merge(OmegaConf.structured(ModelConfig), config.model)
     model, tokenizer = load_model(manifest["base_model"], model_cfg, str(config.get("cache_dir", "")))
-    for folder in folders:
-        model = apply_saved(model, folder)
+    for stage in folders:
+        model = apply_saved(model, stage)
     return model, tokenizer
 
 
@@ -78,7 +77,7 @@ def export(run_dir: Path, out: Path | None = None, gguf: str | None = None) -> P
     if gguf:
         _activate_unsloth()  # first: it must patch transformers/PEFT before they load the model
     model, tokenizer = load_run_model(run_dir)
-    out = out or run_dir / "export"
+    out = out or RunFolder(run_dir).export
 
     def write(staging: Path) -> None:
         model.save_pretrained(str(staging), safe_serialization=True)

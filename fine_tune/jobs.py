@@ -9,7 +9,6 @@ its own folder and returns.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import math
@@ -19,18 +18,17 @@ from pathlib import Path
 
 from omegaconf import OmegaConf
 
-from fine_tune.outputs import link_tree, write_json_atomic
+from fine_tune.outputs import content_key, link_tree, write_json_atomic
+from fine_tune.run_folder import RESULT_DIRS, RESULT_FILES, RunFolder
 from fine_tune.stages.chain import DONE, OWNER, SAVED
 
 log = logging.getLogger(__name__)
-RESULTS = ("metrics.json", "manifest.json", "data_report.json", "data_report.md", "rejects.jsonl")
-RESULT_DIRS = ("generations", "eval")
 
 
 def job_key(cfg) -> str:
     settings = OmegaConf.to_container(cfg, resolve=True)
     settings.pop("logger", None)
-    return hashlib.sha256(json.dumps(settings, sort_keys=True, default=str).encode()).hexdigest()[:20]
+    return content_key(settings)
 
 
 def _registry(cfg) -> Path:
@@ -41,7 +39,7 @@ def finished_job(cfg) -> Path | None:
     """The folder of an earlier job with this config that finished, if any."""
     try:
         earlier = Path(json.loads(_registry(cfg).read_text())["dir"])
-        status = json.loads((earlier / "metrics.json").read_text()).get("status")
+        status = RunFolder(earlier).read_metrics().get("status")
     except (OSError, ValueError, KeyError):
         return None
     return earlier if status == "finished" else None
@@ -56,26 +54,26 @@ def reuse(earlier: Path, run_dir: Path) -> dict:
     for name in RESULT_DIRS:
         if (earlier / name).is_dir():
             shutil.copytree(earlier / name, run_dir / name, dirs_exist_ok=True)
-    for name in RESULTS[1:]:
+    for name in RESULT_FILES[1:]:  # metrics.json last, marked as reused
         if (earlier / name).is_file():
             shutil.copy2(earlier / name, run_dir / name)
-    for stage in sorted(earlier.glob("[0-9][0-9]-*")):  # saved weights, so export and eval work here too
+    for stage in RunFolder(earlier).stage_folders():  # saved weights, so export and eval work here too
         for part in (*SAVED, DONE, OWNER):  # hard links: deleting the earlier job leaves this one whole
             if (stage / part).is_dir():
                 link_tree(stage / part, run_dir / stage.name / part)
             elif (stage / part).is_file():
                 (run_dir / stage.name).mkdir(parents=True, exist_ok=True)
                 shutil.copy2(stage / part, run_dir / stage.name / part)
-    metrics = json.loads((earlier / "metrics.json").read_text())
+    metrics = RunFolder(earlier).read_metrics()
     metrics["reused_from"] = str(earlier.resolve())
-    write_json_atomic(run_dir / "metrics.json", metrics)
+    RunFolder(run_dir).write_metrics(metrics)
     log.info("this job finished before in %s: its results were copied, nothing retrained", earlier)
     return metrics
 
 
 def record_failure(run_dir: Path, err: BaseException) -> None:
     """metrics.json says the job failed and why (keeping whatever a partial run wrote)."""
-    path = run_dir / "metrics.json"
+    path = RunFolder(run_dir).metrics
     try:
         metrics = json.loads(path.read_text())
     except (OSError, ValueError):

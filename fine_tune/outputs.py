@@ -110,6 +110,13 @@ def link_tree(source: Path, target: Path) -> None:
     shutil.copytree(source, target, copy_function=link, dirs_exist_ok=True)
 
 
+def content_key(content, length: int = 16) -> str:
+    """The key of every cache: sha256 of `content` as canonical JSON (sorted keys; anything else as str),
+    `length` hex characters. 16 (64 bits) keeps collisions out of reach for any cache's size."""
+    blob = json.dumps(content, sort_keys=True, default=str)
+    return hashlib.sha256(blob.encode()).hexdigest()[:length]
+
+
 def fingerprint(rows: list[dict]) -> str:
     """A content hash of data rows: the same rows in the same order give the same value."""
     digest = hashlib.sha256()

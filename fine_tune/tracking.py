@@ -18,6 +18,7 @@ from typing import Any
 from fine_tune.config import WandbMode
 from fine_tune.disk import check_space, no_space_message, writing
 from fine_tune.errors import UserError
+from fine_tune.run_folder import RunFolder
 
 log = logging.getLogger(__name__)
 
@@ -79,7 +80,7 @@ class WandbTracker:
             dir=str(self.run_dir),
             reinit="finish_previous",
         )
-        folder = self.run_dir / "wandb"
+        folder = RunFolder(self.run_dir).wandb
         check_space(self.run_dir, WANDB_RESERVE, f"the W&B run of stage {stage}")
         with writing(folder, f"the W&B run of stage {stage}"):
             self.run = open_wandb_run(mode, **kwargs)

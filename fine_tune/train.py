@@ -1,19 +1,8 @@
 """One run: data -> base model -> stages in order -> evaluation -> metrics.json and W&B.
 
 Called by the `fine-tune` entrypoint (fine_tune.cli) with the composed config;
-writes everything into Hydra's output folder for the run:
-
-    .hydra/             the config snapshot (Hydra's own)
-    manifest.json       git SHA, package versions, data fingerprint, seed, device
-    metrics.json        per-stage losses, tokens/s, memory; base and tuned accuracy
-    data_report.{json,md}, rejects.jsonl   rows in/out of every data step; every removed row and why
-    01-sft_cot/adapter  the stage's LoRA adapter (or model/ for finetune=full), done.json when finished,
-                        stage.json (the stage's key); hard links to an earlier run's files when that one
-                        did the same work, so either folder can be deleted
-    .stale/             a stage folder of another config, moved aside instead of resumed
-    generations/        every eval generation, base and tuned, as JSONL (reused by fine-tune-eval)
-    eval/               the WinRate judgments, prompt by prompt (both orders)
-    wandb/              the offline W&B runs, one per stage
+writes everything into Hydra's output folder for the run, laid out as
+fine_tune.run_folder.LAYOUT says (the README's Outputs table).
 """
 
 from __future__ import annotations
@@ -40,8 +29,9 @@ from fine_tune.evaluation.generations import Decoding, generations_for, referenc
 from fine_tune.evaluation.sampling import eval_rows, loss_rows
 from fine_tune.evaluation.suite import EvalTarget, evaluate, record, summary_metrics
 from fine_tune.models.load import load_model, model_identity, resolve_source
-from fine_tune.outputs import build_manifest, write_json_atomic
+from fine_tune.outputs import build_manifest
 from fine_tune.report import print_summary
+from fine_tune.run_folder import RunFolder
 from fine_tune.run_status import heartbeat
 from fine_tune.config_ranges import check_lora_settings
 from fine_tune.stage_names import requested_stages
@@ -66,53 +56,186 @@ def _group_and_label(cfg: DictConfig, run_dir: Path) -> tuple[str, str]:
     return run_dir.name, run_dir.name
 
 
-def run(cfg: DictConfig) -> dict:
-    """Train and evaluate the run `cfg` describes; returns what it wrote to metrics.json."""
-    started = time.time()
-    run_dir = Path(HydraConfig.get().runtime.output_dir)
-    _check_shared_run_dir()
-    stages = list(cfg.method.keys())
-    check_available(stages, requested_stages(HydraConfig.get().overrides.task))  # before anything loads
-    check_lora_settings(cfg)
-    check_trl_args(cfg)
-    backend = resolve_backend(cfg.backend.name)
-    source = resolve_source(cfg.model, cfg.cache_dir)  # a bad model.path fails before data work
+class Run:
+    """One run, in torchtune's recipe shape: setup() -> train() -> evaluate() -> finish().
 
-    import transformers
+    It holds what the steps share (the config, its folder, the data splits, the model, the
+    stage keys, the tracker and the metrics record), so each step reads as one straight walk:
+    config -> Run -> stage (fine_tune.stages) -> TRL. `fine-tune-eval` builds one from a
+    finished run's folder and calls its evaluation steps only.
+    """
 
-    transformers.set_seed(cfg.seed)
-    splits = load_splits(cfg.data, cfg.cache_dir)
-    check_sizes(cfg, splits)
-    _warn_if_prompts_ask_already(cfg, splits)
-    model, tokenizer = load_model(source, cfg.model, cfg.cache_dir, backend, max_length(cfg))
-    group, label = _group_and_label(cfg, run_dir)
-    tracker = NoTracker()  # the other processes of a multi-process job train only
-    if is_main():
-        write_report(splits.report, splits.rejects, run_dir)
-        write_json_atomic(run_dir / "manifest.json", build_manifest(cfg.seed, splits.fingerprints, backend, source))
-        tracker = make_tracker(cfg, OmegaConf.to_container(cfg, resolve=True), run_dir, group, label)
-    metrics: dict = {"status": "running", "stages_order": stages, "data": splits.report, "stages": {},
-                     "wandb_group": group}
-    try:
-        _train_and_evaluate(cfg, stages, source, backend, model, tokenizer, splits, run_dir, tracker, metrics)
+    def __init__(self, cfg: DictConfig, run_dir: Path):
+        self.cfg, self.folder = cfg, RunFolder(run_dir)
+        self.stages = list(cfg.method.keys())
+        self.started = time.time()
+        self.tracker = NoTracker()  # the other processes of a multi-process job train only
+        self.metrics: dict = {}
+        self.base_records: list[dict] | None = None
+
+    # -- set up ------------------------------------------------------------------------------
+    def setup(self) -> None:
+        """Every cheap check, then the data, the model, the manifest and the tracker."""
+        cfg = self.cfg
+        _check_shared_run_dir()
+        check_available(self.stages, requested_stages(HydraConfig.get().overrides.task))  # before anything loads
+        check_lora_settings(cfg)
+        check_trl_args(cfg)
+        self.backend = resolve_backend(cfg.backend.name)
+        self.source = resolve_source(cfg.model, cfg.cache_dir)  # a bad model.path fails before data work
+
+        import transformers
+
+        transformers.set_seed(cfg.seed)
+        self.splits = load_splits(cfg.data, cfg.cache_dir)
+        check_sizes(cfg, self.splits)
+        _warn_if_prompts_ask_already(cfg, self.splits)
+        self.model, self.tokenizer = load_model(self.source, cfg.model, cfg.cache_dir, self.backend, max_length(cfg))
+        group, label = _group_and_label(cfg, self.folder.root)
+        if is_main():
+            write_report(self.splits.report, self.splits.rejects, self.folder.root)
+            self.folder.write_manifest(build_manifest(cfg.seed, self.splits.fingerprints, self.backend, self.source))
+            self.tracker = make_tracker(cfg, OmegaConf.to_container(cfg, resolve=True), self.folder.root, group, label)
+        self.metrics = {"status": "running", "stages_order": self.stages, "data": self.splits.report, "stages": {},
+                        "wandb_group": group}
+        self.keys = stage_keys(cfg, self.stages, self.source, self.splits.fingerprints)
+
+    def plan_evaluation(self, held_out: list[dict], tokenizer, recorded_budget: int | None = None) -> None:
+        """The prompts, loss rows, response format and decoding every evaluation of this run uses.
+
+        `tokenizer` is called only when the generation budget must be measured (no eval.max_new_tokens,
+        nothing recorded by an earlier evaluation)."""
+        cfg = self.cfg
+        self.rows, self.scored = eval_rows(held_out, cfg.eval), loss_rows(held_out, cfg.eval)
+        self.response = response_format(cfg)
+        budget = cfg.eval.max_new_tokens or recorded_budget or reference_budget(tokenizer(), self.rows, self.response)
+        self.decoding = Decoding(budget, answer_instruction(cfg.data.answer_instruction), cfg.eval.batch_size)
+
+    @property
+    def evaluating(self) -> bool:
+        return bool(self.cfg.eval.enabled) and is_main()  # one process evaluates a multi-process job
+
+    def score_base(self) -> None:
+        """The base model's generations (shared by every job of a sweep: made once) and accuracy."""
+        cfg, model, tokenizer = self.cfg, self.model, self.tokenizer
+        shared = shared_path(cfg.cache_dir, model_identity(self.source, cfg.model, self.backend), self.rows,
+                             self.decoding)
+        self.base_records = generations_for(lambda: (model, tokenizer), self.rows, self.decoding, "base",
+                                            self.folder.generations, reuse=False, shared=shared)
+        base_accuracy = checker_accuracy(self.base_records)
+        if base_accuracy is not None:
+            self.metrics["base"] = base_accuracy
+
+    # -- train -------------------------------------------------------------------------------
+    def train(self) -> bool:
+        """The stages in order, each from the last one's merged weights; False when one was unstable."""
+        for index, (name, key) in enumerate(zip(self.stages, self.keys), start=1):
+            with stage_lock(self.cfg.cache_dir, key, name):
+                folder = stage_dir(self.folder.root, index, name, key, self.cfg.cache_dir)
+                done = finished_metrics(folder, key)
+                if done is not None:
+                    self._reuse_stage(name, index, folder, done)
+                elif not self._train_stage(name, index, key, folder):
+                    return False  # unstable: the later stages would start from broken weights
+            if self.evaluating and self.cfg.eval.per_stage and index < len(self.stages):  # the last: evaluate()
+                results, _ = self.evaluate(f"{index:02d}-{name}", {name: self.metrics["stages"][name]})
+                self.metrics["stages"][name]["eval"] = results
+                self.tracker.log_summary(summary_metrics(results, f"eval_after_{name}"))
+            if is_main():
+                self.folder.write_metrics(self.metrics)  # progress survives a later crash
+            if index < len(self.stages):
+                self.tracker.finish_stage()
+        return True
+
+    def _reuse_stage(self, name: str, index: int, folder: Path, done: dict) -> None:
+        log.info("stage %s already finished in %s: skipped", name, adopted_from(folder))
+        self.model = apply_saved(self.model, folder)
+        self.metrics["stages"][name] = {**done, "skipped": True, "reused_from": adopted_from(folder)}
+        self.tracker.start_stage(name, index, reused_from=done.get("wandb_run_id") or "")
+        self.tracker.log_summary(_stage_summary(done))
+
+    def _train_stage(self, name: str, index: int, key: str, folder: Path) -> bool:
+        """Train one stage (resuming a killed attempt); False when it was unstable."""
+        cfg, metrics = self.cfg, self.metrics
+        resume = last_checkpoint(folder)
+        if resume:
+            log.info("stage %s resumes from %s", name, resume)
+        ctx = StageContext(name, index, cfg.method[name], cfg, self.splits, folder, self.tracker.report_to, resume,
+                           self.backend)
+        needed = stage_bytes(self.model)
+        check_space(folder, needed, f"stage {name} (checkpoint and saved weights)")  # before, not after, training
+        self.tracker.start_stage(name, index)
+        try:
+            with writing(folder, f"stage {name}'s checkpoint", needed):
+                trainer, metrics["stages"][name] = RUNNERS[name](ctx, self.model, self.tokenizer)
+            metrics["stages"][name]["wandb_run_id"] = self.tracker.run_id  # a later job reusing the stage names it
+        except StageUnstable as err:
+            metrics["stages"][name] = {**err.metrics, "unstable": err.reason}
+            metrics.update(status="unstable", unstable_reason=f"{name}: {err.reason}")
+            self.tracker.log_summary({"unstable": True, "unstable_reason": metrics["unstable_reason"]})
+            return False
+        with writing(folder, f"stage {name}'s adapter or model", needed):
+            self.model = save_and_merge(trainer, self.tokenizer, folder)
+        if is_main():
+            mark_done(folder, key, metrics["stages"][name])
+        return True
+
+    # -- evaluate ----------------------------------------------------------------------------
+    def evaluate(self, label: str = "tuned", stages: dict | None = None, model_loader=None,
+                 reuse_generations: bool = False) -> tuple[dict, list]:
+        """The eval suite on the current model (or `model_loader`'s): right after training its
+        generations are new, so none on disk are reused."""
+        if model_loader is None:
+            model, tokenizer = self.model, self.tokenizer  # bound now: a later stage replaces self.model
+            model_loader = lambda: (model, tokenizer)  # noqa: E731
+        loader = model_loader
+        target = EvalTarget(label, loader, self.rows, self.scored, self.folder.root, self.cfg.cache_dir,
+                            self.cfg.seed, self.decoding, self.response, max_length(self.cfg),
+                            reuse_generations=reuse_generations)
+        return evaluate(self.cfg.eval, target, self.metrics["stages"] if stages is None else stages,
+                        self.base_records)
+
+    # -- finish ------------------------------------------------------------------------------
+    def finish(self) -> None:
+        """The run's summary figures into metrics.json and its last W&B run."""
+        metrics, tracker = self.metrics, self.tracker
         last = metrics["stages"][list(metrics["stages"])[-1]]
-        metrics.update(final_train_loss=last["final_train_loss"], wall_time_s=time.time() - started)
+        metrics.update(final_train_loss=last["final_train_loss"], wall_time_s=time.time() - self.started)
         metrics.setdefault("eval_loss", last.get("eval_loss"))  # the held-out loss when evaluated (suite.record)
         tracker.log_table("data/curation", ["step", "rows_in", "rows_out"],
-                          [[st["step"], st["rows_in"], st["rows_out"]] for st in splits.report["steps"]])
+                          [[st["step"], st["rows_in"], st["rows_out"]] for st in self.splits.report["steps"]])
         tracker.log_summary(_summary(metrics))
-        tracker.finish_stage()  # inside: a W&B run that could not be written fails the run, not "finished"
-    except BaseException as err:
-        # Keep what finished and say why the run stopped; the error still propagates.
-        metrics.update(status="failed", error=f"{type(err).__name__}: {err}", wall_time_s=time.time() - started)
+        tracker.finish_stage()  # a W&B run that could not be written fails the run, not "finished"
         if is_main():
-            write_json_atomic(run_dir / "metrics.json", metrics)
-        tracker.finish_stage(failed=True)
+            self.folder.write_metrics(metrics)
+            print_summary(metrics, self.folder.root)
+
+    def fail(self, err: BaseException) -> None:
+        """Keep what finished and say why the run stopped (the caller re-raises)."""
+        self.metrics.update(status="failed", error=f"{type(err).__name__}: {err}",
+                            wall_time_s=time.time() - self.started)
+        if is_main():
+            self.folder.write_metrics(self.metrics)
+        self.tracker.finish_stage(failed=True)
+
+
+def run(cfg: DictConfig) -> dict:
+    """Train and evaluate the run `cfg` describes; returns what it wrote to metrics.json."""
+    job = Run(cfg, Path(HydraConfig.get().runtime.output_dir))
+    job.setup()
+    try:
+        job.plan_evaluation(job.splits.eval, lambda: job.tokenizer)
+        if job.evaluating and (cfg.eval.evaluate_base or cfg.eval.baseline == "base"):
+            job.score_base()
+        if job.train():
+            if job.evaluating:
+                record(job.metrics, *job.evaluate(), job.tracker)
+            job.metrics["status"] = "finished"
+        job.finish()
+    except BaseException as err:
+        job.fail(err)
         raise
-    if is_main():
-        write_json_atomic(run_dir / "metrics.json", metrics)
-        print_summary(metrics, run_dir)
-    return metrics
+    return job.metrics
 
 
 def _check_shared_run_dir() -> None:
@@ -179,82 +302,6 @@ def _run_job(cfg: DictConfig, run_dir: Path) -> float:
     if metrics["status"] == "finished" and is_main():
         jobs.register_finished(cfg, run_dir)
     return jobs.objective_value(metrics, cfg.objective)
-
-
-def _train_and_evaluate(cfg, stages, source, backend, model, tokenizer, splits, run_dir: Path, tracker,
-                        metrics: dict) -> None:
-    """Base score, the stages in order (each from the last one's merged weights), tuned score."""
-    rows, scored = eval_rows(splits.eval, cfg.eval), loss_rows(splits.eval, cfg.eval)
-    evaluating = cfg.eval.enabled and is_main()  # one process evaluates a multi-process job
-    response = response_format(cfg)
-    decoding = Decoding(cfg.eval.max_new_tokens or reference_budget(tokenizer, rows, response),
-                        answer_instruction(cfg.data.answer_instruction), cfg.eval.batch_size)
-    base_records = None
-    if evaluating and (cfg.eval.evaluate_base or cfg.eval.baseline == "base"):
-        # every job of a sweep starts from the same base: its generations are made once and shared
-        shared = shared_path(cfg.cache_dir, model_identity(source, cfg.model, backend), rows, decoding)
-        base_records = generations_for(lambda: (model, tokenizer), rows, decoding, "base", run_dir / "generations",
-                                       reuse=False, shared=shared)
-        base_accuracy = checker_accuracy(base_records)
-        if base_accuracy is not None:
-            metrics["base"] = base_accuracy
-    keys = stage_keys(cfg, stages, source, splits.fingerprints)
-    for index, (name, key) in enumerate(zip(stages, keys), start=1):
-        with stage_lock(cfg.cache_dir, key, name):
-            folder = stage_dir(run_dir, index, name, key, cfg.cache_dir)
-            done = finished_metrics(folder, key)
-            if done is not None:
-                log.info("stage %s already finished in %s: skipped", name, adopted_from(folder))
-                model = apply_saved(model, folder)
-                metrics["stages"][name] = {**done, "skipped": True, "reused_from": adopted_from(folder)}
-                tracker.start_stage(name, index, reused_from=done.get("wandb_run_id") or "")
-                tracker.log_summary(_stage_summary(done))
-            else:
-                model = _train_stage(cfg, name, index, key, folder, backend, model, tokenizer, splits, tracker,
-                                     metrics)
-                if model is None:
-                    return  # unstable: the later stages would start from broken weights
-        if evaluating and cfg.eval.per_stage and index < len(stages):  # the last one is the final eval
-            merged = model
-            target = EvalTarget(f"{index:02d}-{name}", lambda: (merged, tokenizer), rows, scored, run_dir,
-                                cfg.cache_dir, cfg.seed, decoding, response, max_length(cfg), reuse_generations=False)
-            metrics["stages"][name]["eval"], _ = evaluate(cfg.eval, target, {name: metrics["stages"][name]},
-                                                          base_records)
-            tracker.log_summary(summary_metrics(metrics["stages"][name]["eval"], f"eval_after_{name}"))
-        if is_main():
-            write_json_atomic(run_dir / "metrics.json", metrics)  # progress survives a later crash
-        if index < len(stages):
-            tracker.finish_stage()
-    if evaluating:
-        target = EvalTarget("tuned", lambda: (model, tokenizer), rows, scored, run_dir, cfg.cache_dir, cfg.seed,
-                            decoding, response, max_length(cfg), reuse_generations=False)
-        record(metrics, *evaluate(cfg.eval, target, metrics["stages"], base_records), tracker)
-    metrics["status"] = "finished"
-
-
-def _train_stage(cfg, name, index, key, folder: Path, backend, model, tokenizer, splits, tracker, metrics: dict):
-    """Train one stage (resuming a killed attempt); returns the merged model, or None when unstable."""
-    resume = last_checkpoint(folder)
-    if resume:
-        log.info("stage %s resumes from %s", name, resume)
-    ctx = StageContext(name, index, cfg.method[name], cfg, splits, folder, tracker.report_to, resume, backend)
-    needed = stage_bytes(model)
-    check_space(folder, needed, f"stage {name} (checkpoint and saved weights)")  # before, not after, training
-    tracker.start_stage(name, index)
-    try:
-        with writing(folder, f"stage {name}'s checkpoint", needed):
-            trainer, metrics["stages"][name] = RUNNERS[name](ctx, model, tokenizer)
-        metrics["stages"][name]["wandb_run_id"] = tracker.run_id  # a later job reusing the stage names it
-    except StageUnstable as err:
-        metrics["stages"][name] = {**err.metrics, "unstable": err.reason}
-        metrics.update(status="unstable", unstable_reason=f"{name}: {err.reason}")
-        tracker.log_summary({"unstable": True, "unstable_reason": metrics["unstable_reason"]})
-        return None
-    with writing(folder, f"stage {name}'s adapter or model", needed):
-        model = save_and_merge(trainer, tokenizer, folder)
-    if is_main():
-        mark_done(folder, key, metrics["stages"][name])
-    return model
 
 
 def _stage_summary(stage: dict) -> dict:

@@ -138,3 +138,25 @@ def test_every_stage_of_a_job_has_a_wandb_run_reused_ones_naming_the_run_that_tr
         assert source and source == json.loads((first / "metrics.json").read_text())["stages"][stage]["wandb_run_id"]
     assert reused["dpo"]["summary"]["stage/global_steps"] == 6
     assert {c["run"]["group"] for c in [*trained.values(), *reused.values()]} == {"study-207"}  # logger.group
+
+
+def test_the_readme_layout_is_run_folder_s_and_a_finished_run_holds_nothing_outside_it(tmp_path, cache_dir,
+                                                                                         monkeypatch):
+    import fnmatch
+    import re
+
+    from conftest import REPO
+    from fine_tune.run_folder import LAYOUT, layout_table
+
+    assert layout_table() in (REPO / "README.md").read_text()
+    run = tmp_path / "run"
+    _run(monkeypatch, run, cache_dir, "seed=209", "logger=wandb", "eval.enabled=true", "method=[sft,dpo]")
+    patterns = []
+    for path in LAYOUT:
+        top = path.split("/")[0] + ("/" if "/" in path else "")
+        top = top.replace("NN-<stage>", "[0-9][0-9]-*")
+        patterns += [top.replace("{json,md}", ext) for ext in ("json", "md")] if "{" in top else [top]
+    entries = [p.name + ("/" if p.is_dir() else "") for p in run.iterdir()]
+    assert [e for e in entries if not any(fnmatch.fnmatch(e, pattern) for pattern in patterns)] == []
+    assert {"01-sft/", "02-dpo/", "generations/", "eval/", "wandb/", "metrics.json", "process.json"} <= set(entries)
+    assert all(re.fullmatch(r"\d\d-\w+/", e) for e in entries if e[0].isdigit())

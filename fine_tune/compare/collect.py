@@ -18,6 +18,7 @@ from typing import Any
 import yaml
 
 from fine_tune.errors import UserError
+from fine_tune.run_folder import RunFolder
 from fine_tune.tracking import sweep_group
 
 EXPECTED = "a Hydra sweep folder such as multirun/<date>/<time>/, with one sub-folder per job"
@@ -109,14 +110,15 @@ def load_sweep(folder: Path) -> Sweep:
 
 def load_job(folder: Path) -> Job:
     """Read one job folder: its `.hydra/` snapshot and its metrics.json, whatever state they are in."""
-    hydra = _read_yaml(folder / ".hydra" / "hydra.yaml")
-    overrides = _read_yaml(folder / ".hydra" / "overrides.yaml")
-    metrics, problem = _read_metrics(folder / "metrics.json")
+    run = RunFolder(folder)
+    hydra = _read_yaml(run.config.with_name("hydra.yaml"))
+    overrides = _read_yaml(run.config.with_name("overrides.yaml"))
+    metrics, problem = _read_metrics(run.metrics)
     return Job(
         folder=folder,
         num=_job_num(folder.name, hydra),
         overrides=[str(o) for o in overrides] if isinstance(overrides, list) else [],
-        config=_as_dict(_read_yaml(folder / ".hydra" / "config.yaml")),
+        config=_as_dict(_read_yaml(run.config)),
         hydra=_as_dict(hydra.get("hydra") if isinstance(hydra, dict) else None),
         metrics=metrics,
         problem=problem,

@@ -21,6 +21,7 @@ from pathlib import Path
 from fine_tune.compare.collect import Job, dig
 from fine_tune.evaluation.judges import VerifiableJudge
 from fine_tune.evaluation.winrate import judge_pairs, summarize
+from fine_tune.run_folder import RunFolder
 
 REFERENCE_METHOD = "sft_cot → dpo"
 REFERENCE_DATA = "curated"
@@ -54,10 +55,10 @@ def _jsonl(path: Path) -> list[dict]:
 
 def prompt_results(job: Job) -> PromptResults | None:
     """The job's per-prompt results, or None when it has no tuned generations with checker verdicts."""
-    records = {r["id"]: r for r in _jsonl(job.folder / "generations" / "tuned.jsonl") if "id" in r}
+    records = {r["id"]: r for r in _jsonl(RunFolder(job.folder).generations / "tuned.jsonl") if "id" in r}
     if not records or not any("correct" in r for r in records.values()):
         return None
-    losses = {r["id"]: r for r in _jsonl(job.folder / "eval" / "tuned_loss.jsonl") if "id" in r}
+    losses = {r["id"]: r for r in _jsonl(RunFolder(job.folder).eval / "tuned_loss.jsonl") if "id" in r}
     return PromptResults(records, losses)
 
 

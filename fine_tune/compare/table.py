@@ -14,7 +14,7 @@ import math
 from typing import Any
 
 from fine_tune.compare.collect import Job, dig
-from fine_tune.run_status import live_status
+from fine_tune.run_folder import RunFolder
 
 MISSING = "—"
 
@@ -85,7 +85,7 @@ def _override(job: Job, key: str) -> str | None:
 
 def _status(job: Job) -> tuple[str, str | None]:
     """(status, reason): reason is the unstable reason, the error's first line, or where it runs."""
-    live = live_status(job.folder, job.metrics)  # started, or killed, before it could write its status
+    live = RunFolder(job.folder).status(job.metrics)  # started, or killed, before it could write its status
     if live is not None:
         return live
     if job.metrics is None:

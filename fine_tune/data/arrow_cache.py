@@ -11,7 +11,6 @@ the map function and its arguments, the tokenizer included.
 
 from __future__ import annotations
 
-import hashlib
 import os
 import shutil
 from collections.abc import Callable
@@ -20,6 +19,7 @@ from pathlib import Path
 from datasets import Dataset, load_from_disk
 
 from fine_tune.disk import writing
+from fine_tune.outputs import content_key
 
 LAYOUT_VERSION = 1  # bump when what `build` writes changes
 
@@ -33,7 +33,7 @@ def cached_dataset(rows_fingerprint: str, variant: str, build: Callable[[], Data
         build: makes the data set when it is not cached.
         cache_dir: the cache root (cfg.cache_dir).
     """
-    key = hashlib.sha256(f"{rows_fingerprint}:{variant}:{LAYOUT_VERSION}".encode()).hexdigest()[:16]
+    key = content_key([rows_fingerprint, variant, LAYOUT_VERSION])
     folder = Path(cache_dir).expanduser() / "datasets" / f"{variant}-{key}"
     if not (folder / "state.json").is_file():
         staging = folder.with_name(f".{folder.name}.partial-{os.getpid()}")

@@ -11,7 +11,6 @@ are scored on the same prompts.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 from dataclasses import dataclass, field
@@ -26,7 +25,7 @@ from fine_tune.data.schema import canonical
 from fine_tune.data.sources import load_rows
 from fine_tune.config import OnError
 from fine_tune.errors import UserError
-from fine_tune.outputs import fingerprint, write_text_atomic
+from fine_tune.outputs import content_key, fingerprint, write_text_atomic
 
 log = logging.getLogger(__name__)
 CACHE_VERSION = 2  # bump when curation code changes what it keeps
@@ -79,10 +78,8 @@ def _read_source(data_cfg, show_progress: bool) -> _Source:
 
 def _curated(source: _Source, data_cfg, cache_dir: str | None, show_progress: bool) -> Curated:
     """curate(), cached under a key of (source rows, eval rows, curation config)."""
-    settings = json.dumps(OmegaConf.to_container(data_cfg.curation, resolve=True), sort_keys=True, default=str)
-    key = hashlib.sha256(
-        f"{fingerprint(source.rows)}:{fingerprint(source.eval or [])}:{settings}:{CACHE_VERSION}".encode()
-    ).hexdigest()[:16]
+    key = content_key([fingerprint(source.rows), fingerprint(source.eval or []),
+                       OmegaConf.to_container(data_cfg.curation, resolve=True), CACHE_VERSION])
     file = Path(cache_dir).expanduser() / "curated" / f"{key}.json" if cache_dir else None
     if file is not None and file.is_file():
         cached = json.loads(file.read_text())

@@ -6,6 +6,7 @@ from pathlib import Path
 
 from fine_tune.errors import UserError
 from fine_tune.evaluation.generations import load_generations
+from fine_tune.run_folder import RunFolder
 
 
 def baseline_responses(baseline: str, records: list[dict], run_dir: Path, base_records: list[dict] | None
@@ -26,7 +27,7 @@ def baseline_responses(baseline: str, records: list[dict], run_dir: Path, base_r
             raise UserError("eval.baseline=base needs the base model's generations: set eval.evaluate_base=true")
         return "base", {r["id"]: r["response"] for r in base_records}
     other = Path(baseline).expanduser()
-    expected = [other / "metrics.json", other / "generations" / "tuned.jsonl"]
+    expected = [RunFolder(other).metrics, RunFolder(other).generations / "tuned.jsonl"]
     missing = [str(p) for p in expected if not p.is_file()]
     if missing:
         raise UserError(f"eval.baseline={baseline} is not a run folder: expected {' and '.join(map(str, expected))} "

@@ -23,9 +23,8 @@ from tqdm.auto import tqdm
 
 from fine_tune.answers import is_correct, read_answer
 from fine_tune.chat import prompt_text
-from fine_tune.data.embedded import stable_hash
 from fine_tune.data.schema import response_text
-from fine_tune.outputs import fingerprint, write_json_atomic, write_text_atomic
+from fine_tune.outputs import content_key, fingerprint, write_json_atomic, write_text_atomic
 
 GENERATION_VERSION = 2  # bump when decoding or the record's fields change
 
@@ -128,8 +127,8 @@ def shared_path(cache_dir: str | None, model_identity: str, rows: list[dict], de
     """Where generations of the model `model_identity` on `rows` are shared, under the cache."""
     if not cache_dir:
         return None
-    key = stable_hash("generations", model_identity, fingerprint(rows), decoding.max_new_tokens, decoding.instruction,
-                      GENERATION_VERSION)[:20]
+    key = content_key(["generations", model_identity, fingerprint(rows), decoding.max_new_tokens,
+                       decoding.instruction, GENERATION_VERSION])
     return Path(cache_dir).expanduser() / "generations" / f"{key}.jsonl"
 
 

@@ -6,10 +6,11 @@ dies half-way loses nothing, and parallel sweep jobs can share one cache file.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import sqlite3
 from pathlib import Path
+
+from fine_tune.outputs import content_key
 
 
 class JudgmentCache:
@@ -23,7 +24,7 @@ class JudgmentCache:
 
     @staticmethod
     def key(judge: str, prompt: str, first: str, second: str) -> str:
-        return hashlib.sha256(json.dumps([judge, prompt, first, second]).encode()).hexdigest()
+        return content_key([judge, prompt, first, second])
 
     def get(self, key: str) -> dict | None:
         if self._db is None:

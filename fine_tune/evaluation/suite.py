@@ -26,6 +26,7 @@ from fine_tune.evaluation.loss import eval_loss, run_convergence
 from fine_tune.evaluation.reasoning import reasoning_measures
 from fine_tune.evaluation.winrate import judge_pairs, summarize
 from fine_tune.outputs import write_text_atomic
+from fine_tune.run_folder import RunFolder
 
 log = logging.getLogger(__name__)
 
@@ -50,7 +51,7 @@ class EvalTarget:
 def evaluate(eval_cfg, target: EvalTarget, stages: dict, base_records: list[dict] | None) -> tuple[dict, list]:
     """All measures of `target`; returns (results for metrics.json["eval"], W&B sample rows)."""
     loader = functools.cache(target.model_loader)  # loaded at most once, and only if needed
-    folder = target.run_dir / "generations"
+    folder = RunFolder(target.run_dir).generations
     records = generations_for(loader, target.rows, target.decoding, target.label, folder, target.reuse_generations)
     # a bad baseline fails now, before the loss pass loads the model
     baseline = baseline_responses(str(eval_cfg.baseline), records, target.run_dir, base_records) \
@@ -65,7 +66,7 @@ def evaluate(eval_cfg, target: EvalTarget, stages: dict, base_records: list[dict
         model, tokenizer = loader()
         results["loss"], per_row = eval_loss(model, tokenizer, target.loss_rows, eval_cfg.batch_size,
                                              target.max_length, target.response, target.decoding.instruction)
-        _write_jsonl(target.run_dir / "eval" / f"{target.label}_loss.jsonl", per_row)
+        _write_jsonl(RunFolder(target.run_dir).eval / f"{target.label}_loss.jsonl", per_row)
     results["convergence"] = run_convergence(stages, eval_cfg.convergence_tolerance)
     judge_kind = JudgeKind(eval_cfg.judge.kind).value
     client = None
@@ -93,7 +94,7 @@ def _winrate(eval_cfg, target: EvalTarget, records, labelled_baseline, client) -
     summary = summarize(outcomes, eval_cfg.bootstrap_samples, eval_cfg.confidence_level, target.seed)
     summary.update(baseline=label, judge=judge.name, judge_calls=judge.calls,
                    unmatched=len(records) - len(pairs))  # prompts the baseline has no answer for
-    _write_jsonl(target.run_dir / "eval" / f"{target.label}_judgments.jsonl", outcomes)
+    _write_jsonl(RunFolder(target.run_dir).eval / f"{target.label}_judgments.jsonl", outcomes)
     log.info("WinRate vs %s (%s judge): %s", label, judge.name, summary["win_rate"])
     return summary, outcomes
 

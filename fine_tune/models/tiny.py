@@ -27,7 +27,7 @@ from pathlib import Path
 
 from fine_tune.config import TinyModelConfig
 from fine_tune.distributed import barrier, is_main, world_size
-from fine_tune.outputs import file_lock, write_folder_atomic
+from fine_tune.outputs import content_key, file_lock, write_folder_atomic
 
 log = logging.getLogger(__name__)
 
@@ -41,7 +41,7 @@ TOKENIZER_DOCUMENTS = 20000  # the BPE merges settle long before the corpus ends
 
 def cache_key(spec: TinyModelConfig) -> str:
     settings = dict(dataclasses.asdict(spec), recipe=RECIPE_VERSION)
-    return hashlib.sha256(json.dumps(settings, sort_keys=True).encode()).hexdigest()[:12]
+    return content_key(settings, length=12)  # 12: the shipped base's recorded key (embedded_base/)
 
 
 def is_complete(folder: Path, key: str) -> bool:

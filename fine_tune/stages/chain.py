@@ -18,7 +18,6 @@ registered under `<cache_dir>/stages/<key>.json`. Running the same stage again:
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import json
 import logging
 import shutil
@@ -27,7 +26,8 @@ from pathlib import Path
 from omegaconf import OmegaConf
 
 from fine_tune.distributed import barrier, is_main, world_size
-from fine_tune.outputs import file_lock, link_tree, write_json_atomic
+from fine_tune.outputs import content_key, file_lock, link_tree, write_json_atomic
+from fine_tune.run_folder import RunFolder
 
 log = logging.getLogger(__name__)
 DONE = "done.json"
@@ -47,8 +47,7 @@ def stage_keys(cfg, stages: list[str], source: str, fingerprints: dict) -> list[
     keys, chain = [], []
     for name in stages:
         chain.append([name, OmegaConf.to_container(cfg.method[name], resolve=True)])
-        blob = json.dumps({**fixed, "chain": chain}, sort_keys=True, default=str)
-        keys.append(hashlib.sha256(blob.encode()).hexdigest()[:16])
+        keys.append(content_key({**fixed, "chain": chain}))
     return keys
 
 
@@ -66,7 +65,7 @@ def stage_lock(cache_dir: str, key: str, name: str):
 
 def stage_dir(run_dir: Path, index: int, name: str, key: str, cache_dir: str) -> Path:
     """This run's own folder for stage `index`, holding only `key`'s work (see the module docstring)."""
-    here = run_dir / f"{index:02d}-{name}"
+    here = RunFolder(run_dir).stage(index, name)
     if is_main():  # a multi-process job's other processes wait for the folder, then read it
         _set_aside_other_work(here, key)
         here.mkdir(parents=True, exist_ok=True)
@@ -100,7 +99,7 @@ def _set_aside_other_work(here: Path, key: str) -> None:
     owner = _owner(here)
     if owner == key:
         return
-    aside = here.parent / ".stale" / f"{here.name}-{owner or 'unknown'}"
+    aside = RunFolder(here.parent).stale / f"{here.name}-{owner or 'unknown'}"
     aside.parent.mkdir(exist_ok=True)
     shutil.rmtree(aside, ignore_errors=True)
     here.rename(aside)

@@ -10,10 +10,10 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from omegaconf import OmegaConf
+from omegaconf import DictConfig, OmegaConf
 from transformers import TrainerCallback
 
-from fine_tune.config import Finetune, LRScheduler
+from fine_tune.config import Finetune, LRScheduler, StageConfig
 from fine_tune.data.pipeline import Splits
 
 
@@ -21,13 +21,18 @@ from fine_tune.data.pipeline import Splits
 class StageContext:
     name: str  # the stage kind: sft, sft_cot, dpo, grpo, thinking
     index: int  # 1-based position in the chain
-    stage: Any  # cfg.method.<name>
+    stage: StageConfig  # cfg.method.<name>, as its dataclass (SFTStageConfig, DPOStageConfig, GRPOStageConfig)
     cfg: Any  # the whole run config
     splits: Splits
     out_dir: Path  # this stage's sub-folder of the run folder
     report_to: str  # "wandb" or "none"
     resume_from: str | None = None  # a checkpoint of a killed earlier attempt
     backend: str = "hf"  # "hf" or "unsloth" (fine_tune.backends)
+
+    def __post_init__(self):
+        # typed from here on: a stage reads attributes of its dataclass, enums as enums, never a DictConfig
+        if isinstance(self.stage, DictConfig):
+            self.stage = OmegaConf.to_object(self.stage)
 
     def callbacks(self):
         """Callbacks every stage's trainer gets: the first-step clock and the stability guard."""
@@ -64,7 +69,7 @@ class StageContext:
 
     def budget(self, key: str):
         """A stage's own finetune / num_train_epochs / batch size, else the model preset's."""
-        value = self.stage[key]
+        value = getattr(self.stage, key)
         return value if value is not None else self.cfg.model[key]
 
 
@@ -106,7 +111,7 @@ def training_arguments(ctx: StageContext, args_class, **extra):
     )
     settings.update(extra)  # a method's own arguments (beta, num_generations, ...) win
     # then the user's: any TRL argument, without a schema field (names checked by check_trl_args)
-    settings.update(OmegaConf.to_container(stage.trl_args, resolve=True) if stage.get("trl_args") else {})
+    settings.update(stage.trl_args)
     return args_class(**settings)
 
 
