@@ -156,6 +156,17 @@ def device_description() -> str:
     return f"cpu: {platform.processor() or platform.machine()}, {torch.get_num_threads()} threads"
 
 
+def scheduler() -> dict | None:
+    """The Slurm job this run is, when it is one (a sweep through hydra/launcher=slurm): its ids, node
+    and how often it was requeued (preempted or timed out, then resumed)."""
+    env = os.environ
+    if "SLURM_JOB_ID" not in env:
+        return None
+    keys = {"job_id": "SLURM_JOB_ID", "array_job_id": "SLURM_ARRAY_JOB_ID", "array_task_id": "SLURM_ARRAY_TASK_ID",
+            "node": "SLURMD_NODENAME", "partition": "SLURM_JOB_PARTITION", "restart_count": "SLURM_RESTART_COUNT"}
+    return {"name": "slurm", **{key: env.get(var) for key, var in keys.items()}}
+
+
 def _threads() -> int:
     import torch
 
@@ -173,6 +184,7 @@ def build_manifest(seed: int, data_fingerprints: dict[str, str], backend: str, m
         # CPU results depend on it (the order of float sums): a joblib sweep of n jobs gives each
         # cores/n threads, so a job there differs from the same job run alone; the same count reproduces
         "threads": _threads(),
+        "scheduler": scheduler(),
         "backend": backend,
         "base_model": model_source,
     }

@@ -53,8 +53,10 @@ def heartbeat(run_dir: Path, interval: float = HEARTBEAT_S):
 
 
 def live_status(run_dir: Path, metrics: dict | None) -> tuple[str, str | None] | None:
-    """("running" | "killed" | "failed", why) for a run whose metrics.json is absent or says running; else None."""
-    if metrics is not None and metrics.get("status") not in (None, "running"):
+    """("running" | "killed" | "failed", why) for a run whose metrics.json is absent or says running (or
+    interrupted, while a requeued attempt runs); else None."""
+    recorded = metrics.get("status") if metrics is not None else None
+    if recorded not in (None, "running", "interrupted"):
         return None
     path = Path(run_dir) / PROCESS
     try:
@@ -63,9 +65,14 @@ def live_status(run_dir: Path, metrics: dict | None) -> tuple[str, str | None] |
     except (OSError, ValueError):
         return None  # no record of a process: the caller's own words (e.g. "no metrics.json")
     if "ended" in record:
+        if recorded == "interrupted":
+            return None  # its own words (requeued by Slurm, stopped by the user) say more
         return "failed", "its process ended without recording a result"
     age = time.time() - beat
-    if record.get("host") == socket.gethostname() and not _alive(record.get("pid")):
+    gone = record.get("host") == socket.gethostname() and not _alive(record.get("pid"))
+    if (gone or age > STALE_AFTER_S) and recorded == "interrupted":
+        return None
+    if gone:
         return "killed", f"process {record.get('pid')} is gone"
     if age > STALE_AFTER_S:
         return "killed", f"no heartbeat for {age / 60:.0f} min from {record.get('host')}"

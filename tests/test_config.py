@@ -221,17 +221,21 @@ def _unread_keys(source: str) -> list[str]:
 
     from fine_tune import config as schema
 
+    # every read in the source, found once: (holder, key) pairs, and keys read without a holder
+    pairs = set(re.findall(r"(?=\b(\w+)\.(\w+)\b(?!\s*\())", source))  # overlapping: a.b.c gives a.b and b.c
+    pairs |= set(re.findall(r"(\w+)\[[\"'](\w+)[\"']\]", source))
+    bare = set(re.findall(r"budget\([\"'](\w+)[\"']\)", source)) | set(re.findall(r"\$\{[^}]*?\b(\w+)\}", source))
+    holders = re.compile(r"\w*cfg|\w*stage|\w*spec|src|emb|near")
     unread = []
 
     def walk(cls, prefix: str) -> None:
         hints = typing.get_type_hints(cls)
         parent = prefix.split(".")[-1] if prefix else "cfg"
-        holder = rf"(\b{re.escape(parent)}|\w*cfg|\w*stage|\w*spec|src|emb|near)"
         for f in dataclasses.fields(cls):
             path = f"{prefix}.{f.name}" if prefix else f.name
-            read = (rf"{holder}\.{f.name}\b(?!\s*\()|{holder}\[[\"']{f.name}[\"']\]|budget\([\"']{f.name}[\"']\)"
-                    rf"|\$\{{[^}}]*\b{f.name}\}}")
-            if not re.search(read, source):
+            read = f.name in bare or any(key == f.name and (holder == parent or holders.fullmatch(holder))
+                                         for holder, key in pairs)
+            if not read:
                 unread.append(path)
             for arg in typing.get_args(hints[f.name]) or (hints[f.name],):
                 if dataclasses.is_dataclass(arg):

@@ -59,3 +59,12 @@ def test_the_heartbeat_beats_and_an_ended_run_without_a_result_is_failed(tmp_pat
         assert (tmp_path / PROCESS).stat().st_mtime_ns > first
         assert live_status(tmp_path, None)[0] == "running"
     assert live_status(tmp_path, None) == ("failed", "its process ended without recording a result")
+
+
+def test_an_interrupted_job_says_so_until_its_requeued_attempt_runs(tmp_path):
+    interrupted = {"status": "interrupted", "error": "SystemExit: -1"}
+    (tmp_path / PROCESS).write_text(json.dumps({"pid": os.getpid(), "host": "elsewhere", "started": 0,
+                                                "ended": 1}))
+    assert live_status(tmp_path, interrupted) is None  # the table shows "interrupted" and the exit
+    with heartbeat(tmp_path, interval=0.05):  # Slurm started the requeued attempt
+        assert live_status(tmp_path, interrupted)[0] == "running"

@@ -93,7 +93,7 @@ def _status(job: Job) -> tuple[str, str | None]:
     status = str(job.metrics.get("status") or "unknown")
     if status == "unstable":
         return status, _first_line(job.metrics.get("unstable_reason"))
-    if status == "failed":
+    if status in ("failed", "interrupted"):  # interrupted: exited or stopped (a requeued Slurm job resumes)
         return status, _first_line(job.metrics.get("error"))
     return status, None
 
