@@ -8,26 +8,26 @@ evaluation and W&B. The others wait at a barrier where they need its files.
 
 from __future__ import annotations
 
-# Rank and world size come from the launcher's environment, not accelerate.PartialState: its first
-# use joins the process group, which turns the barriers below (no-ops until the trainer joins it)
-# into real ones that the model-build and stage-folder steps do not call on every rank: tried, and
-# the two-process job hung (tests/test_distributed.py).
+def _state():
+    """accelerate's process state, the one TRL's trainers use (a singleton). Under `accelerate launch`
+    or `torchrun` its first use joins the process group. `cpu` must be said on a machine without CUDA:
+    without it, accelerate takes a CPU group of processes for one process, each rank takes the
+    single-process paths, and they wait on each other forever (tried: the two-process job hung)."""
+    import torch
+    from accelerate import PartialState
 
-import os
+    return PartialState(cpu=not torch.cuda.is_available())
 
 
 def world_size() -> int:
-    return int(os.environ.get("WORLD_SIZE", "1"))
+    return _state().num_processes
 
 
 def is_main() -> bool:
     """True in a single process, and in the process of rank 0 of a launched group."""
-    return int(os.environ.get("RANK", "0")) == 0
+    return _state().is_main_process
 
 
 def barrier() -> None:
     """Wait for every process of the group (no-op in a single process)."""
-    import torch.distributed as dist
-
-    if world_size() > 1 and dist.is_available() and dist.is_initialized():
-        dist.barrier()
+    _state().wait_for_everyone()

@@ -19,7 +19,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from fine_tune import jobs
 from fine_tune.backends import resolve_backend
-from fine_tune.distributed import is_main, world_size
+from fine_tune.distributed import is_main
 from fine_tune.data.pipeline import load_splits
 from fine_tune.data.preferences import preference_rows
 from fine_tune.data.report import write_report
@@ -78,7 +78,6 @@ class Run:
     def setup(self) -> None:
         """Every cheap check, then the data, the model, the manifest and the tracker."""
         cfg = self.cfg
-        _check_shared_run_dir()
         check_available(self.stages, requested_stages(HydraConfig.get().overrides.task))  # before anything loads
         check_lora_settings(cfg)
         check_trl_args(cfg)
@@ -244,9 +243,13 @@ def run(cfg: DictConfig) -> dict:
 
 
 def _check_shared_run_dir() -> None:
-    """The processes of one job must share its folder; `${now:...}` could differ between them."""
-    if world_size() > 1 and not any(o.startswith("hydra.run.dir=") for o in HydraConfig.get().overrides.hydra):
-        raise UserError(f"a job launched on {world_size()} processes needs one folder for all of them: "
+    """The processes of one job must share its folder; `${now:...}` could differ between them.
+
+    Checked before the processes join their group (the launcher's WORLD_SIZE says how many there
+    are), so the mistake is one line, not a rendezvous that fails or hangs."""
+    processes = int(os.environ.get("WORLD_SIZE", "1"))
+    if processes > 1 and not any(o.startswith("hydra.run.dir=") for o in HydraConfig.get().overrides.hydra):
+        raise UserError(f"a job launched on {processes} processes needs one folder for all of them: "
                         "add hydra.run.dir=<folder> to the command")
 
 
@@ -286,6 +289,7 @@ def run_job(cfg: DictConfig) -> float:
     job that fails is recorded in its metrics.json and logged; the sweep goes on.
     """
     run_dir = Path(HydraConfig.get().runtime.output_dir)
+    _check_shared_run_dir()
     _threads_as_scheduled()
     with heartbeat(run_dir) if is_main() else contextlib.nullcontext():  # "running" or "killed" to readers
         return _run_job(cfg, run_dir)

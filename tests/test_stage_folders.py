@@ -93,7 +93,10 @@ def test_a_resumed_stage_reports_what_an_uninterrupted_one_does(tmp_path, cache_
     # 10 steps, a loss logged every 2 and a checkpoint every 3: the kill falls inside a logging window
     args = ["seed=206", "debug.max_steps=null", "method.sft.max_steps=10", "method.sft.logging_steps=2",
             "method.sft.save_steps=3"]
-    whole = _run(monkeypatch, tmp_path / "whole", tmp_path / "other-cache", *args)["stages"]["sft"]
+    whole = _run(monkeypatch, tmp_path / "whole", tmp_path / "cache-whole", *args)["stages"]["sft"]
+    # the same base model (copied), but no registered stage: the killed run cannot adopt the finished one
+    cache_dir = tmp_path / "cache-killed"
+    shutil.copytree(tmp_path / "cache-whole" / "models", cache_dir / "models")
 
     real_save = Trainer._save_checkpoint
 
