@@ -96,7 +96,8 @@ def reevaluate(run_dir: Path, overrides: list[str]) -> dict:
     results, samples = run.evaluate(model_loader=tuned, reuse_generations=True)
     tracker = make_tracker(cfg, OmegaConf.to_container(cfg, resolve=True), run_dir,
                            metrics.get("wandb_group") or run_dir.name, run_dir.name)
-    tracker.start_stage("reeval", len(metrics["stages_order"]) + 1)
+    # job type: the last stage, whose model is evaluated; the `reeval` tag tells it from the training run
+    tracker.start_stage(metrics["stages_order"][-1], len(metrics["stages_order"]), tags=("reeval",))
     record(metrics, results, samples, tracker)
     tracker.finish_stage()
     metrics.setdefault("reevaluations", []).append({"at": time.strftime("%Y-%m-%dT%H:%M:%S"), "overrides": overrides})

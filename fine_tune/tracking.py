@@ -35,7 +35,7 @@ class NoTracker:
 
     run_id = None
 
-    def start_stage(self, stage: str, index: int, reused_from: str | None = None) -> None:
+    def start_stage(self, stage: str, index: int, reused_from: str | None = None, tags: tuple = ()) -> None:
         pass
 
     def log_summary(self, values: dict[str, Any]) -> None:
@@ -65,9 +65,10 @@ class WandbTracker:
         os.environ.setdefault("WANDB_LOG_MODEL", "false")
         os.environ.setdefault("WANDB_SILENT", "true")
 
-    def start_stage(self, stage: str, index: int, reused_from: str | None = None) -> None:
-        """Open stage `index`'s run; a stage reused from an earlier run gets one too, tagged `reused`
-        and naming the W&B run that trained it (`reused_from`), so every job has a run per stage."""
+    def start_stage(self, stage: str, index: int, reused_from: str | None = None, tags: tuple = ()) -> None:
+        """Open stage `index`'s run (job type: the stage); a stage reused from an earlier run gets one
+        too, tagged `reused` and naming the W&B run that trained it (`reused_from`), so every job has a
+        run per stage. `tags` are added to the run's (e.g. `reeval`)."""
         mode = WandbMode(self.cfg.mode).value
         kwargs = dict(
             project=self.cfg.project,
@@ -75,7 +76,7 @@ class WandbTracker:
             group=self.group,
             job_type=stage,
             name=f"{self.run_label}/{index:02d}-{stage}",
-            tags=[*self.tags, "reused"] if reused_from is not None else self.tags,
+            tags=[*self.tags, *tags, *(["reused"] if reused_from is not None else [])],
             config={**self.config, "reused_from_run": reused_from} if reused_from is not None else self.config,
             dir=str(self.run_dir),
             reinit="finish_previous",
@@ -126,6 +127,27 @@ def service_ran_out_of_space(log_file: Path) -> bool:
     except OSError:
         return False
     return "no space left on device" in text.lower() or "disk quota exceeded" in text.lower()
+
+
+def stage_summary(stage: dict) -> dict:
+    """A reused stage's figures, as its W&B run's summary (its curves live in the run that trained it)."""
+    keys = ("final_train_loss", "mean_train_loss", "eval_loss", "global_steps", "train_tokens")
+    return {f"stage/{key}": stage[key] for key in keys if stage.get(key) is not None}
+
+
+def log_reused_job(tracker, metrics: dict) -> None:
+    """A sweep job copied from an earlier one (fine_tune.jobs.reuse): a run per stage, each tagged
+    `reused` and naming the run that trained it, the last one with the job's final figures."""
+    order = metrics.get("stages_order") or list(metrics.get("stages", {}))
+    for index, name in enumerate(order, start=1):
+        stage = metrics["stages"].get(name, {})
+        tracker.start_stage(name, index, reused_from=stage.get("wandb_run_id") or "")
+        tracker.log_summary(stage_summary(stage))
+        if index == len(order):
+            final = {"final/tuned_accuracy": (metrics.get("tuned") or {}).get("accuracy"),
+                     "final/eval_loss": metrics.get("eval_loss")}
+            tracker.log_summary({key: value for key, value in final.items() if value is not None})
+        tracker.finish_stage()
 
 
 def sweep_group(sweep_dir: str | Path) -> str:

@@ -38,11 +38,11 @@ from fine_tune.config_ranges import check_lora_settings
 from fine_tune.stage_names import requested_stages
 from fine_tune.disk import check_space, stage_bytes, writing
 from fine_tune.stages import RUNNERS, check_available, check_trl_args, max_length, response_format, save_and_merge
-from fine_tune.stages.chain import (adopted_from, apply_saved, finished_metrics, last_checkpoint, mark_done, stage_dir, stage_keys,
-                                    stage_lock)
+from fine_tune.stages.chain import (adopted_from, apply_saved, finished_metrics, last_checkpoint, mark_done,
+                                    stage_dir, stage_keys, stage_lock)
 from fine_tune.stages.common import StageContext
 from fine_tune.stages.guard import StageUnstable
-from fine_tune.tracking import NoTracker, make_tracker, sweep_group
+from fine_tune.tracking import NoTracker, log_reused_job, make_tracker, stage_summary, sweep_group
 
 log = logging.getLogger(__name__)
 
@@ -152,7 +152,7 @@ class Run:
         self.model = apply_saved(self.model, folder)
         self.metrics["stages"][name] = {**done, "skipped": True, "reused_from": adopted_from(folder)}
         self.tracker.start_stage(name, index, reused_from=done.get("wandb_run_id") or "")
-        self.tracker.log_summary(_stage_summary(done))
+        self.tracker.log_summary(stage_summary(done))
 
     def _train_stage(self, name: str, index: int, key: str, folder: Path) -> bool:
         """Train one stage (resuming a killed attempt); False when it was unstable."""
@@ -315,7 +315,11 @@ def _run_job(cfg: DictConfig, run_dir: Path) -> float:
     else:
         earlier = jobs.finished_job(cfg)
         if earlier is not None and earlier.resolve() != run_dir.resolve():
-            return jobs.objective_value(jobs.reuse(earlier, run_dir), cfg.objective)
+            metrics = jobs.reuse(earlier, run_dir)
+            group, label = _group_and_label(cfg, run_dir)
+            log_reused_job(make_tracker(cfg, OmegaConf.to_container(cfg, resolve=True), run_dir, group, label),
+                           metrics)
+            return jobs.objective_value(metrics, cfg.objective)
         try:
             metrics = run(cfg)
         except Exception as err:  # noqa: BLE001 - one job's failure must not end the sweep
@@ -326,12 +330,6 @@ def _run_job(cfg: DictConfig, run_dir: Path) -> float:
     if metrics["status"] == "finished" and is_main():
         jobs.register_finished(cfg, run_dir)
     return jobs.objective_value(metrics, cfg.objective)
-
-
-def _stage_summary(stage: dict) -> dict:
-    """A reused stage's figures, as its W&B run's summary (its curves live in the run that trained it)."""
-    keys = ("final_train_loss", "mean_train_loss", "eval_loss", "global_steps", "train_tokens", "runtime_s")
-    return {f"stage/{key}": stage[key] for key in keys if stage.get(key) is not None}
 
 
 def _summary(metrics: dict) -> dict:

@@ -118,3 +118,14 @@ def test_a_folder_that_is_not_a_run_answers_before_the_heavy_imports(tmp_path):
     result = subprocess.run([sys.executable, "-c", code, str(tmp_path)], capture_output=True, text=True, cwd=REPO,
                             timeout=120, env=dict(os.environ, PYTHONPATH=str(REPO)))
     assert "is not a fine-tune run folder" in result.stderr and result.stdout.strip() == "[]"
+
+
+def test_a_reevaluation_logs_a_wandb_run_under_the_last_stage_tagged_reeval(finished_run, cache_dir):
+    from wandb_offline import run_contents
+
+    before = set((finished_run / "wandb").glob("offline-run-*/run-*.wandb"))
+    result = eval_cli(finished_run, cache_dir)  # the run's own logger: W&B, offline
+    assert result.returncode == 0, result.stderr[-2000:]
+    (new,) = set((finished_run / "wandb").glob("offline-run-*/run-*.wandb")) - before
+    run = run_contents(new)["run"]
+    assert run["job_type"] == "sft_cot" and "reeval" in run["tags"]  # grouped with the stage it evaluates

@@ -83,6 +83,11 @@ def test_a_sweep_runs_its_jobs_under_slurm_records_the_failing_one_and_a_rerun_s
            "logger.mode=offline", "seed=403")
     reused, _ = _job(again, "0_curated_sft")
     assert reused["reused_from"] == str((first / "0_curated_sft").resolve())
+    from wandb_offline import run_contents
+
+    files = (again / "0_curated_sft" / "wandb").glob("offline-run-*/run-*.wandb")
+    (copied,) = [run_contents(f)["run"] for f in files]
+    assert copied["job_type"] == "sft" and "reused" in copied["tags"]  # a copied job still has its stage's run
     assert _job(again, "1_curated_sft")[0]["status"] == "failed"  # a failed job is tried again, not copied
 
 
