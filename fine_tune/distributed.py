@@ -8,6 +8,7 @@ evaluation and W&B. The others wait at a barrier where they need its files.
 
 from __future__ import annotations
 
+
 def _state():
     """accelerate's process state, the one TRL's trainers use (a singleton). Under `accelerate launch`
     or `torchrun` its first use joins the process group. `cpu` must be said on a machine without CUDA:

@@ -73,7 +73,8 @@ def reevaluate(run_dir: Path, overrides: list[str]) -> dict:
     """Evaluate `run_dir` again under its config plus `overrides`; returns the new eval results."""
     # the folder and the overrides first: a mistake answers in a second, before torch and TRL load
     cfg = load_run_config(run_dir, overrides)
-    metrics = RunFolder(run_dir).read_metrics()
+    folder = RunFolder(run_dir)
+    metrics = folder.read_metrics()
     if metrics.get("status") != "finished":
         raise UserError(f"{run_dir} has status '{metrics.get('status')}': only a finished run can be evaluated "
                         "(run its command again to finish it)")
@@ -92,7 +93,7 @@ def reevaluate(run_dir: Path, overrides: list[str]) -> dict:
     run.plan_evaluation(load_splits(cfg.data, cfg.cache_dir, show_progress=False).eval, lambda: tuned()[1], recorded)
     if cfg.eval.evaluate_base or cfg.eval.baseline == "base":
         run.base_records = generations_for(lambda: load_run_model(run_dir, with_stages=False), run.rows,
-                                           run.decoding, "base", run.folder.generations)
+                                           run.decoding, "base", folder.generations)
     results, samples = run.evaluate(model_loader=tuned, reuse_generations=True)
     tracker = make_tracker(cfg, OmegaConf.to_container(cfg, resolve=True), run_dir,
                            metrics.get("wandb_group") or run_dir.name, run_dir.name)
@@ -101,7 +102,7 @@ def reevaluate(run_dir: Path, overrides: list[str]) -> dict:
     record(metrics, results, samples, tracker)
     tracker.finish_stage()
     metrics.setdefault("reevaluations", []).append({"at": time.strftime("%Y-%m-%dT%H:%M:%S"), "overrides": overrides})
-    RunFolder(run_dir).write_metrics(metrics)
+    folder.write_metrics(metrics)
     return results
 
 

@@ -18,9 +18,9 @@ from pathlib import Path
 
 from omegaconf import OmegaConf
 
-from fine_tune.outputs import content_key, link_tree, write_json_atomic
+from fine_tune.outputs import content_key, write_json_atomic
 from fine_tune.run_folder import RESULT_DIRS, RESULT_FILES, RunFolder
-from fine_tune.stages.chain import DONE, OWNER, SAVED
+from fine_tune.stages.chain import DONE, OWNER, link_finished
 
 log = logging.getLogger(__name__)
 
@@ -57,14 +57,13 @@ def reuse(earlier: Path, run_dir: Path) -> dict:
     for name in RESULT_FILES[1:]:  # metrics.json last, marked as reused
         if (earlier / name).is_file():
             shutil.copy2(earlier / name, run_dir / name)
-    for stage in RunFolder(earlier).stage_folders():  # saved weights, so export and eval work here too
-        for part in (*SAVED, DONE, OWNER):  # hard links: deleting the earlier job leaves this one whole
-            if (stage / part).is_dir():
-                link_tree(stage / part, run_dir / stage.name / part)
-            elif (stage / part).is_file():
-                (run_dir / stage.name).mkdir(parents=True, exist_ok=True)
-                shutil.copy2(stage / part, run_dir / stage.name / part)
-    metrics = RunFolder(earlier).read_metrics()
+    source = RunFolder(earlier)
+    for stage in source.stage_folders():  # saved weights, so export and eval work here too
+        if (stage / DONE).is_file():  # hard links: deleting the earlier job leaves this one whole
+            link_finished(stage, run_dir / stage.name)
+            if (stage / OWNER).is_file():  # absent in a stage folder of an older version
+                shutil.copy2(stage / OWNER, run_dir / stage.name / OWNER)
+    metrics = source.read_metrics()
     metrics["reused_from"] = str(earlier.resolve())
     RunFolder(run_dir).write_metrics(metrics)
     log.info("this job finished before in %s: its results were copied, nothing retrained", earlier)

@@ -135,18 +135,16 @@ def stage_summary(stage: dict) -> dict:
     return {f"stage/{key}": stage[key] for key in keys if stage.get(key) is not None}
 
 
-def log_reused_job(tracker, metrics: dict) -> None:
+def log_reused_job(tracker, metrics: dict, final: dict) -> None:
     """A sweep job copied from an earlier one (fine_tune.jobs.reuse): a run per stage, each tagged
-    `reused` and naming the run that trained it, the last one with the job's final figures."""
+    `reused` and naming the run that trained it, the last one with the job's `final` summary."""
     order = metrics.get("stages_order") or list(metrics.get("stages", {}))
     for index, name in enumerate(order, start=1):
         stage = metrics["stages"].get(name, {})
         tracker.start_stage(name, index, reused_from=stage.get("wandb_run_id") or "")
         tracker.log_summary(stage_summary(stage))
         if index == len(order):
-            final = {"final/tuned_accuracy": (metrics.get("tuned") or {}).get("accuracy"),
-                     "final/eval_loss": metrics.get("eval_loss")}
-            tracker.log_summary({key: value for key, value in final.items() if value is not None})
+            tracker.log_summary(final)
         tracker.finish_stage()
 
 

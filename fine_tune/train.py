@@ -188,8 +188,7 @@ class Run:
         if model_loader is None:
             model, tokenizer = self.model, self.tokenizer  # bound now: a later stage replaces self.model
             model_loader = lambda: (model, tokenizer)  # noqa: E731
-        loader = model_loader
-        target = EvalTarget(label, loader, self.rows, self.scored, self.folder.root, self.cfg.cache_dir,
+        target = EvalTarget(label, model_loader, self.rows, self.scored, self.folder.root, self.cfg.cache_dir,
                             self.cfg.seed, self.decoding, self.response, max_length(self.cfg),
                             reuse_generations=reuse_generations)
         return evaluate(self.cfg.eval, target, self.metrics["stages"] if stages is None else stages,
@@ -318,7 +317,7 @@ def _run_job(cfg: DictConfig, run_dir: Path) -> float:
             metrics = jobs.reuse(earlier, run_dir)
             group, label = _group_and_label(cfg, run_dir)
             log_reused_job(make_tracker(cfg, OmegaConf.to_container(cfg, resolve=True), run_dir, group, label),
-                           metrics)
+                           metrics, _summary(metrics))  # the same final figures the job logged when it ran
             return jobs.objective_value(metrics, cfg.objective)
         try:
             metrics = run(cfg)

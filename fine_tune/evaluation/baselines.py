@@ -27,8 +27,9 @@ def baseline_responses(baseline: str, records: list[dict], run_dir: Path, base_r
             raise UserError("eval.baseline=base needs the base model's generations: set eval.evaluate_base=true")
         return "base", {r["id"]: r["response"] for r in base_records}
     other = Path(baseline).expanduser()
-    expected = [RunFolder(other).metrics, RunFolder(other).generations / "tuned.jsonl"]
-    missing = [str(p) for p in expected if not p.is_file()]
+    folder = RunFolder(other)
+    expected = [folder.metrics, folder.generations / "tuned.jsonl"]
+    missing = [str(other / m) for m in folder.missing(*expected)]
     if missing:
         raise UserError(f"eval.baseline={baseline} is not a run folder: expected {' and '.join(map(str, expected))} "
                         f"(missing: {', '.join(missing)}); use base, reference or a finished run's folder")

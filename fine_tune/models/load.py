@@ -16,7 +16,6 @@ from fine_tune.models.templates import apply_chat_template
 
 log = logging.getLogger(__name__)
 
-DTYPES = {"float32": "float32", "bfloat16": "bfloat16", "float16": "float16"}
 
 
 def resolve_source(model_cfg, cache_dir: str) -> str:
@@ -62,7 +61,7 @@ def _dtype(model_cfg, on_gpu: bool):
         return torch.bfloat16 if on_gpu and torch.cuda.is_bf16_supported() else torch.float32
     if not on_gpu and dtype != "float32":
         return torch.float32  # half precision training on a CPU is slow and unstable
-    return getattr(torch, DTYPES[dtype])
+    return getattr(torch, dtype)  # Dtype's names are torch's
 
 
 def load_model(source: str, model_cfg, cache_dir: str, backend: str = "hf", max_seq_length: int = 2048):

@@ -129,21 +129,26 @@ def _adopt_earlier(here: Path, key: str, earlier: list[Path]) -> None:
     others = [d for d in earlier if d.is_dir() and d.resolve() != here.resolve() and _owner(d) == key]
     for other in others:
         if finished_metrics(other, key) is not None:
-            for saved in SAVED:
-                if (other / saved).is_dir():
-                    shutil.rmtree(here / saved, ignore_errors=True)
-                    link_tree(other / saved, here / saved)
-            write_json_atomic(here / DONE, json.loads((other / DONE).read_text()))
+            link_finished(other, here)
             write_json_atomic(here / OWNER, {"key": key, "adopted_from": str(other)})
             log.info("stage %s: finished before in %s; its saved weights are linked in", here.name, other)
             return
-    ours = _step(last_checkpoint(here))
-    best = max(((last_checkpoint(o), o) for o in others if last_checkpoint(o)), key=lambda c: _step(c[0]),
-               default=(None, None))
-    if best[0] and _step(best[0]) > ours:
-        link_tree(Path(best[0]), here / "checkpoints" / Path(best[0]).name)
-        log.info("stage %s: a killed attempt in %s reached %s; resuming from it", here.name, best[1],
-                 Path(best[0]).name)
+    checkpoints = [(c, o) for c, o in ((last_checkpoint(o), o) for o in others) if c]
+    best, source = max(checkpoints, key=lambda c: _step(c[0]), default=(None, None))
+    if best and _step(best) > _step(last_checkpoint(here)):
+        link_tree(Path(best), here / "checkpoints" / Path(best).name)
+        log.info("stage %s: a killed attempt in %s reached %s; resuming from it", here.name, source, Path(best).name)
+
+
+def link_finished(source: Path, target: Path) -> None:
+    """A finished stage's saved adapter or model (hard links) and its done.json, from `source` into `target`:
+    the stage reuse here and a sweep job's copy (fine_tune.jobs) both go through it."""
+    for saved in SAVED:
+        if (source / saved).is_dir():
+            shutil.rmtree(target / saved, ignore_errors=True)
+            link_tree(source / saved, target / saved)
+    target.mkdir(parents=True, exist_ok=True)
+    shutil.copy2(source / DONE, target / DONE)
 
 
 def _step(checkpoint: str | None) -> int:
