@@ -9,10 +9,11 @@ import pytest
 from conftest import compose, shared_data
 from fine_tune.data.curation import curate
 from fine_tune.data.curation.balance import balance
-from fine_tune.data.curation.decontaminate import decontaminate
+from fine_tune.data.curation.decontaminate import contaminated_eval_ids, decontaminate
 from fine_tune.data.curation.dedup import exact_dedup, near_dedup
 from fine_tune.data.curation.labels import label_scores
 from fine_tune.data.curation.noise import filter_noise
+from fine_tune.data.curation.text import ngrams, row_text, words
 from fine_tune.data.embedded import build_world
 from fine_tune.data.pipeline import load_splits
 from fine_tune.data.report import write_report
@@ -33,6 +34,32 @@ def test_exact_dedup_normalises_case_and_space_and_keeps_the_first():
     kept, rejected = exact_dedup(rows)
     assert [r["id"] for r in kept] == ["r0", "r2"]
     assert rejected[0][0]["id"] == "r1" and "r0" in rejected[0][1]
+
+
+def _spelled(i, answer):
+    """The embedded world's format problem; a wrong copy differs from the right one in case only."""
+    cot = f"The word is bed.\nIts letters in capitals are B-E-D.\nJoined: {answer}."
+    return row(i, "Spell bed in capital letters.", answer=answer, cot=cot, check='{"kind": "text", "value": "BED"}')
+
+
+def test_exact_dedup_keeps_the_copy_that_passes_its_checker():
+    wrong, other, right = _spelled(0, "bed"), row(1, "Name four colours."), _spelled(2, "BED")
+    kept, rejected = exact_dedup([wrong, other, right])
+    assert kept == [other, right]  # kept rows keep their order
+    assert rejected == [(wrong, "exact duplicate of r2 (the copy that passes its checker)")]
+    assert exact_dedup([wrong, right], use_checkers=False)[0] == [wrong]  # no oracle: the first copy
+    # the whole pipeline: the problem survives (before, noise then dropped the wrong copy it had kept)
+    result = curate([wrong, other, right], [], curation_cfg(), show_progress=False)
+    assert [r["id"] for r in result.rows] == ["r1", "r2"]
+    assert [(x["step"], x["row"]["id"]) for x in result.rejects] == [("exact_dedup", "r0")]
+
+
+def test_near_dedup_keeps_problems_with_other_numbers():
+    rows = [row(0, "Put the numbers 1, 3, 2 in increasing order.", answer="[1, 2, 3]", cot="Sort: 1, 2, 3."),
+            row(1, "Put the numbers 1, 3, 2, 2 in increasing order.", answer="[1, 2, 2, 3]", cot="Sort: 1, 2, 2, 3."),
+            row(2, "Hi! Put the numbers 1, 3, 2 in increasing order.", answer="[1, 2, 3]", cot="Sort: 1, 2, 3.")]
+    kept, rejected = near_dedup(rows, threshold=0.5, shingle_size=3, num_perm=128, show_progress=False)
+    assert [r["id"] for r in kept] == ["r0", "r1"] and rejected[0][0]["id"] == "r2"
 
 
 def test_near_dedup_catches_light_edits_and_keeps_different_rows():
@@ -73,13 +100,50 @@ def test_structured_rows_with_correct_answers_pass_the_noise_filter():
     assert filter_noise([ok], curation_cfg().noise) == ([ok], [])
 
 
-def test_decontamination_drops_rows_sharing_a_13_gram_with_eval():
+def test_decontamination_drops_a_row_holding_an_eval_question():
     question = "a farmer has twelve cows and buys five more at the market on a sunny monday morning"
     eval_rows = [row(100, question.capitalize() + ". How many cows now?")]
-    leaked = row(1, "Quick one: " + question + ". Count the cows.")
+    leaked = row(1, "Quick one: " + question + ". Count the cows.")  # half the eval prompt's 13-grams
     clean = row(2, "A baker bakes nine loaves and sells four of them before noon on a rainy day.")
     kept, rejected = decontaminate([leaked, clean], eval_rows, 13)
-    assert kept == [clean] and "r100" in rejected[0][1]
+    assert kept == [clean] and "r100" in rejected[0][1] and "prompt's" in rejected[0][1]
+
+
+def _sorting(i, numbers, lead=""):
+    """A list-sorting row with the embedded world's insertion-sort reasoning."""
+    steps, done = [f"Start with {numbers[0]}."], [numbers[0]]
+    for x in numbers[1:]:
+        done = sorted([*done, x])
+        steps.append(f"Add {x}: {', '.join(map(str, done))}.")
+    listed = ", ".join(map(str, numbers))
+    return row(i, f"{lead}Put the numbers {listed} in increasing order.", answer=str(done),
+               cot="\n".join(steps), check=f'{{"kind": "list", "value": {done}}}')
+
+
+def test_templated_text_with_other_numbers_is_no_leak_a_paraphrase_is():
+    eval_rows = [_sorting(100, [9, 3, 7, 1, 5]), _sorting(101, [4, 8, 2, 6, 0])]
+    other = _sorting(1, [9, 3, 7, 2, 8])  # another problem that begins alike
+    paraphrase = _sorting(2, [9, 3, 7, 1, 5], lead="Quick question: ")
+    shared = ngrams(words(row_text(other)), 13) & ngrams(words(row_text(eval_rows[0])), 13)
+    assert shared  # any-overlap at 13 words called it a leak
+    kept, rejected = decontaminate([other, paraphrase], eval_rows, 13)
+    assert kept == [other] and "r100" in rejected[0][1]
+
+
+def test_boilerplate_many_eval_rows_share_is_no_evidence():
+    preamble = "Read the question below with care and answer it in one short sentence of plain English. "
+    eval_rows = [row(100 + i, preamble + q) for i, q in enumerate(["Why is snow white?", "Why do cats purr?"])]
+    train = [row(1, preamble + "Why do bees buzz?"), row(2, "Hi! " + eval_rows[1]["prompt"])]
+    assert contaminated_eval_ids(train, eval_rows, 13) == ["r101"]  # the paraphrase, not the shared preamble
+
+
+def test_contaminated_eval_ids_finds_exactly_the_planted_leaks():
+    world = build_world(clean_size=600, contamination=0.3, show_progress=False)
+    raw = [canonical(r, "embedded") for r in world.raw]
+    planted = {r["source_id"] for r in raw if r["defect"] == "contamination"}
+    found = contaminated_eval_ids(raw, world.eval, 13)
+    assert len(planted) == 9 and found == [r["id"] for r in world.eval if r["id"] in planted]
+    assert contaminated_eval_ids(world.train_clean, world.eval, 13) == []
 
 
 def test_balance_caps_a_dominant_skill():
@@ -90,14 +154,14 @@ def test_balance_caps_a_dominant_skill():
 
 
 def test_pipeline_against_the_generator_labels():
-    """A looser bound than benchmarks/curation.py's targets (>= 95% / >= 98%), so a regression fails CI."""
+    """benchmarks/curation.py's targets: every defect kind >= 95% removed, clean problems lost <= 0.2%."""
     world = build_world(show_progress=False)
     raw = [canonical(r, "embedded") for r in world.raw]
     result = curate(raw, world.eval, curation_cfg(), show_progress=False)
     assert len(result.rows) + len(result.rejects) == len(raw)  # nothing disappears silently
     scores = label_scores(raw, {r["id"] for r in result.rows})
-    assert scores["defects_removed"] >= 0.93, scores
-    assert scores["clean_kept"] >= 0.96, scores
+    assert min(scores["per_defect"].values()) >= 0.95, scores
+    assert scores["clean_lost"] <= 0.002 * scores["clean_problems"], scores  # the benchmark's target
     assert [s["step"] for s in result.steps] == ["exact_dedup", "noise", "near_dedup", "decontamination", "balance"]
 
 
@@ -131,7 +195,9 @@ def test_report_and_rejects_files(tmp_path):
     rejects = [json.loads(line) for line in (tmp_path / "rejects.jsonl").read_text().splitlines()]
     removed = sum(s["rows_in"] - s["rows_out"] for s in report["steps"])
     assert removed == len(rejects) > 0 and all(r["reason"] and r["step"] for r in rejects)
-    assert "| near_dedup |" in (tmp_path / "data_report.md").read_text()
+    markdown = (tmp_path / "data_report.md").read_text()
+    assert "| near_dedup |" in markdown and "Eval prompts found in the train rows" in markdown
+    assert report["contaminated_eval"] == {"ngram": 13, "count": 0, "ids": []}
 
 
 def test_curation_on_gsm8k_and_the_alpaca_demo(tmp_path):

@@ -19,6 +19,11 @@ def test_raw_and_curated_share_the_eval_set():
     assert len(raw.train) > 12000 and len(curated.train) < len(raw.train)
     assert raw.report["steps"] == [] and raw.rejects == []
     assert len(curated.train) + len(curated.rejects) == len(raw.train)
+    # raw carries the embedded world's 24 planted paraphrases of eval prompts; curation removes them
+    planted = {r["source_id"] for r in raw.train if r["defect"] == "contamination"}
+    in_eval_order = [r["id"] for r in raw.eval if r["id"] in planted]
+    assert len(planted) == 24 and raw.report["contaminated_eval"] == {"ngram": 13, "count": 24, "ids": in_eval_order}
+    assert curated.report["contaminated_eval"]["count"] == 0
 
 
 def test_max_samples_and_fraction_shrink_train_rows():

@@ -22,6 +22,10 @@ def markdown(report: dict) -> str:
     for step in report["steps"]:
         lines.append(f"| {step['step']} | {step['rows_in']} | {step['rows_out']} | {step['rows_in'] - step['rows_out']} |")
     lines += ["", f"**train {report['train_rows']} rows, eval {report['eval_rows']} rows**", ""]
+    leak = report.get("contaminated_eval")
+    if leak is not None:
+        lines += [f"Eval prompts found in the train rows (same prompt, or half their word {leak['ngram']}-grams): "
+                  f"{leak['count']} of {report['eval_rows']}", ""]
     if report.get("uses_checkers"):
         lines += [f"Curation read the rows' own checkers (data.curation.noise.check_answers): "
                   f"{report.get('checker_removed', 0)} rows failed theirs and were removed. A scraped set has no "

@@ -1,7 +1,7 @@
 """Score a curation run against the embedded generator's defect labels (which curation never reads).
 
 A duplicate group is a clean row and its exact or near copies: curation does
-right by keeping exactly one member of it, whichever comes first. Every other
+right by keeping exactly one member of it, whichever it is. Every other
 defect (wrong or truncated answer, garbled text, eval contamination) should
 be gone. A clean row counts as kept when its problem survives, itself or
 through a copy.
@@ -15,7 +15,13 @@ DUPLICATES = ("exact_duplicate", "near_duplicate")
 
 
 def label_scores(raw: list[dict], kept_ids: set[str]) -> dict:
-    """{"defects_removed", "clean_kept", "per_defect": {label: share removed}} for rows `raw`."""
+    """Scores of a curation that kept `kept_ids` of `raw`.
+
+    Returns:
+        {"defects_removed", "clean_kept" (shares), "clean_problems", "clean_lost" (counts of the
+        generator's clean unique problems, and of those no copy of which survived),
+        "per_defect": {label: share removed}}.
+    """
     groups: dict[str, list[dict]] = defaultdict(list)
     removed: dict[str, list[bool]] = defaultdict(list)
     for row in raw:
@@ -36,5 +42,7 @@ def label_scores(raw: list[dict], kept_ids: set[str]) -> dict:
     return {
         "defects_removed": sum(sum(v) for v in removed.values()) / total if total else 1.0,
         "clean_kept": clean_kept / clean_total if clean_total else 1.0,
+        "clean_problems": clean_total,
+        "clean_lost": clean_total - clean_kept,
         "per_defect": {label: sum(v) / len(v) for label, v in sorted(removed.items())},
     }

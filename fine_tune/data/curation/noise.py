@@ -75,6 +75,13 @@ def _unknown_words(text: str, vocabulary: Vocabulary, cfg) -> str | None:
     return None
 
 
+def passes_checker(row: dict) -> bool | None:
+    """Whether the row's own target passes its checker spec; None when the row has no checker."""
+    if not row.get("check"):
+        return None
+    return is_correct(response_text(row, "cot"), row)
+
+
 def reason(row: dict, vocabulary: Vocabulary | None, cfg) -> str | None:
     """Why `row` is noise, or None when it passes every enabled filter."""
     target = response_text(row, "cot")
@@ -92,7 +99,7 @@ def reason(row: dict, vocabulary: Vocabulary | None, cfg) -> str | None:
                   _unknown_words(text, vocabulary, cfg) if vocabulary else None):
         if check:
             return check
-    if cfg.check_answers and row.get("check") and not is_correct(target, row):
+    if cfg.check_answers and passes_checker(row) is False:
         return f"answer fails its checker (answer {row.get('answer')!r})"
     return None
 
