@@ -16,35 +16,15 @@ from __future__ import annotations
 
 import os
 import sys
-from pathlib import Path
 
 import hydra
 from omegaconf import DictConfig
 
-from fine_tune.config import register_configs
+from fine_tune.config import compose, conf_dir, register_configs  # noqa: F401  (compose: re-exported)
+from fine_tune.compare.claim_spec import load_claims, resolve
 from fine_tune.config_ranges import check_chat_template, check_lora_settings, check_ranges
 from fine_tune.errors import UserError, describe, exit_on_error
 from fine_tune.stage_names import check_repeats, requested_stages
-
-
-def conf_dir() -> Path:
-    """The config folder: the repo's conf/ in a checkout, fine_tune/_conf in a wheel."""
-    package = Path(__file__).resolve().parent
-    for candidate in (package.parent / "conf", package / "_conf"):
-        if (candidate / "config.yaml").is_file():
-            return candidate
-    raise FileNotFoundError(f"no conf/config.yaml beside {package}")
-
-
-def compose(overrides: list[str] | None = None, return_hydra_config: bool = False):
-    """The config `fine-tune <overrides>` would run, composed without running it (tests, benchmarks,
-    notebooks)."""
-    from hydra import compose as hydra_compose
-    from hydra import initialize_config_dir
-
-    register_configs()
-    with initialize_config_dir(str(conf_dir()), version_base="1.3"):
-        return hydra_compose("config", overrides=overrides or [], return_hydra_config=return_hydra_config)
 
 
 def exit_on_user_error(prog: str, work):
@@ -117,6 +97,7 @@ def _task(cfg: DictConfig) -> float | None:
         check_ranges(cfg)
         check_lora_settings(cfg)
         check_chat_template(cfg)
+        load_claims(resolve(cfg.claims))  # a sweep's claims file: a typo shows now, not after hours of training
         from fine_tune.train import run_job  # heavy imports only once a config composed
 
         return run_job(cfg)

@@ -14,8 +14,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from enum import Enum
+from pathlib import Path
 from typing import Any, Dict, List, Optional
 
+from hydra import compose as hydra_compose
+from hydra import initialize_config_dir
 from hydra.core.config_store import ConfigStore
 from omegaconf import MISSING, OmegaConf
 
@@ -337,7 +340,8 @@ class EvalConfig:
     evaluate_base: bool = True  # also score the model before the first stage
     per_stage: bool = False  # also evaluate after every stage, not only after the last
     loss: bool = True  # eval loss and perplexity of the reference answers on the held-out split
-    # Convergence: the first epoch after which eval loss improved by less than this share.
+    # Convergence: the first evaluation (every epoch, or every budget.eval_steps steps) after which the
+    # eval loss improved by less than this share; budget=converged also stops training by it.
     convergence_tolerance: float = 0.01
     # WinRate of the tuned model against: base (the model before the first stage),
     # reference (the data's reference answers) or the folder of another run.
@@ -380,6 +384,37 @@ class DebugConfig:
     inject_nan_at_step: Optional[int] = None  # fault injection: poisons a weight, to test the stability guard
 
 
+class BudgetKind(str, Enum):
+    epochs = "epochs"  # each stage its own num_train_epochs / max_steps
+    matched_steps = "matched_steps"  # the same optimizer steps whatever the data size
+    converged = "converged"  # up to max_epochs, stopped early when the held-out loss stops improving
+
+
+@dataclass
+class BudgetConfig:
+    """How long the stages train (fine_tune.stages.common.stage_budget): the budget a data comparison states.
+
+    Two data sets trained for the same epochs get different numbers of optimizer steps (raw's
+    15,745 rows take 985 steps an epoch at batch 16, curated's 8,896 take 556). `matched_steps`
+    gives both the same steps (the smaller set trains more epochs); `converged` trains both until
+    their held-out loss stops improving. Only the SFT-kind stages (sft, sft_cot, thinking) and,
+    under matched_steps, dpo are changed; grpo keeps its own max_steps.
+    """
+
+    kind: BudgetKind = BudgetKind.epochs
+    name: str = "epochs"  # the label in run names, tables and claims
+    # matched_steps: optimizer steps of every SFT-kind stage and of dpo, whatever the data size
+    sft_steps: int = 985
+    dpo_steps: int = 94
+    # matched_steps and converged: evaluate the held-out loss every eval_steps optimizer steps
+    # (not once an epoch), so convergence shows within the first epoch
+    eval_steps: int = 100
+    # converged: train up to max_epochs, stopping after `patience` evaluations in a row that did
+    # not lower the best eval loss by eval.convergence_tolerance (relative)
+    max_epochs: float = 3.0
+    patience: int = 2
+
+
 @dataclass
 class StabilityConfig:
     """When a stage counts as unstable and stops (fine_tune.stages.guard)."""
@@ -404,11 +439,16 @@ class Config:
     cache_dir: str = MISSING
     debug: DebugConfig = field(default_factory=DebugConfig)
     stability: StabilityConfig = field(default_factory=StabilityConfig)
+    # budget=epochs|matched_steps|converged; a default, so a run folder of an older version still loads
+    budget: BudgetConfig = field(default_factory=BudgetConfig)
     # Set by an experiment preset: its name, for run names, tags and tables.
     study: Optional[str] = None
     # The value a run returns to Hydra (what an Optuna search maximises): a dotted key
     # of metrics.json, e.g. tuned.accuracy, eval.winrate.win_rate, eval.deepeval.accuracy.
     objective: str = "tuned.accuracy"
+    # The claims fine-tune-compare tests on a sweep of these runs: a name in fine_tune/claim_sets/ or a
+    # path to your own file (fine_tune.compare.claim_spec). Read by the comparison, not by training.
+    claims: str = "reference_study"
 
 
 METHOD_SCHEMAS = {
@@ -439,8 +479,26 @@ def register_configs() -> None:
     cs = ConfigStore.instance()
     # Under schema/ so they do not show up as options of the groups they type.
     cs.store(group="schema", name="config", node=Config)
-    groups = {"data": DataConfig, "model": ModelConfig, "backend": BackendConfig, "eval": EvalConfig, "logger": LoggerConfig}
+    groups = {"data": DataConfig, "model": ModelConfig, "backend": BackendConfig, "eval": EvalConfig, "logger": LoggerConfig,
+              "budget": BudgetConfig}
     for group, schema in groups.items():
         cs.store(group="schema", name=group, node=schema)
     for stage, schema in METHOD_SCHEMAS.items():
         cs.store(group="schema/method", name=stage, node=schema)
+
+
+def conf_dir() -> Path:
+    """The config folder: the repo's conf/ in a checkout, fine_tune/_conf in a wheel."""
+    package = Path(__file__).resolve().parent
+    for candidate in (package.parent / "conf", package / "_conf"):
+        if (candidate / "config.yaml").is_file():
+            return candidate
+    raise FileNotFoundError(f"no conf/config.yaml beside {package}")
+
+
+def compose(overrides: list[str] | None = None, return_hydra_config: bool = False):
+    """The config `fine-tune <overrides>` would run, composed without running it (tests, benchmarks,
+    notebooks)."""
+    register_configs()
+    with initialize_config_dir(str(conf_dir()), version_base="1.3"):
+        return hydra_compose("config", overrides=overrides or [], return_hydra_config=return_hydra_config)

@@ -14,6 +14,7 @@ from collections.abc import Callable
 
 from omegaconf import DictConfig, OmegaConf
 
+from fine_tune.budget import stage_budget
 from fine_tune.config import Finetune, LoraConfig
 from fine_tune.errors import UserError
 
@@ -38,6 +39,11 @@ RULES: dict[str, tuple[Callable, str]] = {
     "eval.max_loss_rows": AT_LEAST_1,
     "eval.max_new_tokens": AT_LEAST_1,
     "eval.batch_size": AT_LEAST_1,
+    "budget.sft_steps": AT_LEAST_1,
+    "budget.dpo_steps": AT_LEAST_1,
+    "budget.eval_steps": AT_LEAST_1,
+    "budget.patience": AT_LEAST_1,
+    "budget.max_epochs": POSITIVE,
 }
 STAGE_RULES: dict[str, tuple[Callable, str]] = {
     "learning_rate": POSITIVE,
@@ -82,6 +88,25 @@ def check_ranges(cfg: DictConfig) -> None:
             continue
         if not test(value):
             raise UserError(f"{key}={value}: must be {must_be}")
+    check_budget(cfg)
+
+
+def check_budget(cfg: DictConfig) -> None:
+    """A stage's own steps or epochs that the run's budget would replace: one of the two must go.
+
+    Raises:
+        UserError: naming the stage's key, the budget and how to keep either.
+    """
+    budget = cfg.get("budget")
+    for name in cfg.get("method") or {}:
+        plan, stage = stage_budget(cfg, name), cfg.method[name]
+        ours = [("max_steps", plan.max_steps, stage.max_steps not in (-1, plan.max_steps)),
+                ("num_train_epochs", plan.num_train_epochs,
+                 stage.get("num_train_epochs") not in (None, plan.num_train_epochs))]
+        for key, value, differs in ours:
+            if value is not None and differs:
+                raise UserError(f"method.{name}.{key}={stage[key]} conflicts with budget={budget.name}, which sets "
+                                f"{name}'s {key} to {value}: drop method.{name}.{key}, or train with budget=epochs")
 
 
 def check_lora_settings(cfg) -> None:

@@ -14,6 +14,7 @@ import re
 import sys
 
 from hydra.errors import ConfigCompositionException, MissingConfigException, OverrideParseException
+from fine_tune.config import conf_dir
 from omegaconf.errors import (
     ConfigAttributeError,
     ConfigKeyError,
@@ -68,8 +69,6 @@ def _unknown_key(err: OmegaConfBaseException) -> str:
 
 
 def _options_on_disk(group: str) -> list[str]:
-    from fine_tune.cli import conf_dir  # the entrypoint imports this module: import at call time
-
     return sorted(p.stem for p in (conf_dir() / group).glob("*.yaml")) if group else []
 
 

@@ -58,7 +58,7 @@ def load_run_config(run_dir: Path, overrides: list[str]):
 
 def _logger_option(option: str):
     """conf/logger/<option>.yaml's settings (its defaults list is the schema the run's config already has)."""
-    from fine_tune.cli import conf_dir
+    from fine_tune.config import conf_dir
 
     folder = conf_dir() / "logger"
     options = sorted(p.stem for p in folder.glob("*.yaml"))

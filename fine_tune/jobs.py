@@ -1,7 +1,7 @@
 """Sweep jobs: a rerun of a sweep skips the jobs that finished; a failing job is recorded, not fatal.
 
-A job's key is a hash of its whole resolved config except the logger (logging
-elsewhere does not change a result). The first job of a key that finishes registers
+A job's key is a hash of its whole resolved config except the logger and the claims
+(neither changes a result). The first job of a key that finishes registers
 its folder under `<cache_dir>/jobs/<key>.json`; a later job of the same key, in this
 sweep folder or a new one, copies that job's results (saved weights as hard links) into
 its own folder and returns.
@@ -28,6 +28,7 @@ log = logging.getLogger(__name__)
 def job_key(cfg) -> str:
     settings = OmegaConf.to_container(cfg, resolve=True)
     settings.pop("logger", None)
+    settings.pop("claims", None)  # which claims a comparison tests changes no result of the job
     return content_key(settings)
 
 

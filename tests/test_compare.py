@@ -129,17 +129,19 @@ def test_markdown_table_formats_every_job(compared, capsys):
     rows = _md_rows(text)
     assert list(rows) == ["0", "1", "2", "3", "4", "10"]  # by job number, not by name ("10" < "2")
     first = rows["0"]
-    assert first[1:7] == ["sft_cot → dpo", "curated", "1", "8901", "472", "4"]
-    # the WinRate column is the head-to-head against SFT-CoT + DPO on curated data: these two are it
-    assert first[7:] == ["0.4300", "0.4012", "—", "2 (sft_cot)", "6.8%", "—", "—", "(reference)", "88.0%", "—",
-                         "7m 02s", "finished"]
-    assert rows["1"][8] == "0.4200"  # no eval.loss block: top-level eval_loss
-    assert rows["2"][10] == "not converged" and rows["2"][14] == "—"
+    assert first[1:9] == ["sft_cot → dpo", "curated", "epochs", "1", "8901", "472", "—", "4"]
+    # one train-loss column per kind of stage; the WinRate column is the head-to-head against
+    # SFT-CoT + DPO on curated data: these two are it
+    assert first[9:] == ["0.5300", "0.4300", "—", "0.4012", "—", "2 (sft_cot)", "6.8%", "—", "—", "(reference)",
+                         "88.0%", "—", "7m 02s", "finished"]
+    assert rows["1"][12] == "0.4200"  # no eval.loss block: top-level eval_loss
+    assert rows["2"][9] == "9.5000" and rows["2"][10] == "—"  # an SFT stage's loss, no DPO stage
+    assert rows["2"][14] == "not converged" and rows["2"][18] == "—"
     assert rows["2"][-1] == "unstable: loss <inf> at step 12 | grad norm 1e9"
     assert rows["3"][1] == "dpo → grpo" and rows["3"][-1] == "failed: no metrics.json"
     assert rows["4"][-1].startswith("failed: unreadable metrics.json: ")
     assert rows["10"][-1] == "failed: RuntimeError: CUDA out of memory"
-    assert rows["10"][17] == "1h 02m 05s"
+    assert rows["10"][21] == "1h 02m 05s"
     assert "study: reference_study" in text and "| DeepEval (checker metric) |" in text
 
 

@@ -14,7 +14,7 @@ from conftest import REPO, compose
 from fine_tune.errors import UserError, describe
 
 CONF = REPO / "conf"
-GROUPS = ["data", "model", "method", "backend", "eval", "logger", "debug"]
+GROUPS = ["data", "model", "method", "backend", "eval", "logger", "debug", "budget"]
 
 
 def options(group: str) -> list[str]:
@@ -48,6 +48,8 @@ def test_presets_and_groups_exist():
     assert set(options("method")) == {"sft", "sft_cot", "dpo", "grpo", "thinking"}
     assert {"raw", "curated"} <= set(options("data"))
     assert {"tiny", "qwen2.5-0.5b", "llama-3.2-1b", "smollm2-360m", "local", "hub"} <= set(options("model"))
+    assert set(options("budget")) == {"epochs", "matched_steps", "converged"}
+    assert compose([]).budget.name == "epochs"  # the stages' own budgets unless a run or preset asks otherwise
 
 
 def test_method_multi_select_keeps_order_and_settings_apart():
@@ -191,6 +193,8 @@ def test_a_mistake_inside_a_users_preset_names_the_preset_and_the_key(tmp_path, 
     ("method.sft_cot.max_steps=0", "method.sft_cot.max_steps=0: must be -1 (whole epochs) or at least 1"),
     ("method.dpo.beta=0", "method.dpo.beta=0.0: must be a positive number"),
     ("eval.max_new_tokens=0", "eval.max_new_tokens=0: must be at least 1"),
+    ("budget.eval_steps=0", "budget.eval_steps=0: must be at least 1"),
+    ("budget.dpo_steps=-1", "budget.dpo_steps=-1: must be at least 1"),
 ])
 def test_values_out_of_range_are_refused_before_anything_loads(override, message):
     from fine_tune.config_ranges import check_ranges

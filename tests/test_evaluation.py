@@ -43,7 +43,8 @@ def llm_cfg(**kw) -> JudgeConfig:
 # --- loss and convergence -------------------------------------------------------------------
 def test_convergence_is_the_epoch_after_which_loss_stopped_improving():
     losses = [{"epoch": 1.0, "eval_loss": 1.0}, {"epoch": 2.0, "eval_loss": 0.8}, {"epoch": 3.0, "eval_loss": 0.799}]
-    assert convergence_epoch(losses, 0.01) == {"epoch": 2, "status": "converged", "epochs_seen": 3}
+    assert convergence_epoch(losses, 0.01) == {"epoch": 2, "step": None, "status": "converged", "epochs_seen": 3,
+                                               "points": 3}
     assert convergence_epoch(losses[:2], 0.01)["status"] == "not converged"
     assert convergence_epoch(losses[:1], 0.01)["epoch"] is None  # one epoch shows nothing
     rising = [{"epoch": 1.0, "eval_loss": 0.5}, {"epoch": 2.0, "eval_loss": 0.7}]
@@ -74,6 +75,30 @@ def test_answer_loss_scores_the_same_tokens_in_every_format(tiny):
     assert all(summary["response"] == kind for kind, (summary, _) in results.items())
     # the reference loss counts the whole reference: reasoning adds tokens
     assert results["cot"][0]["tokens"] > results["direct"][0]["tokens"]
+
+
+def test_answer_loss_is_given_the_prompt_alone(tiny):
+    """The run's own reference no longer enters the answer's context: a chain of thought that states the answer
+    made the answer's loss a copy task. The summary weighs prompts equally, as the claims do."""
+    model, tokenizer, _ = tiny
+    rows = build_world(0, clean_size=200, show_progress=False).eval[:6]
+    (cot, cot_rows), (direct, direct_rows) = (eval_loss(model, tokenizer, rows, 3, response=kind)
+                                              for kind in ("cot", "direct"))
+    assert [r["answer_nll"] for r in cot_rows] == pytest.approx([r["answer_nll"] for r in direct_rows], rel=1e-5)
+    assert cot["answer_loss"] == pytest.approx(direct["answer_loss"], rel=1e-5)
+    assert cot["eval_loss"] != pytest.approx(direct["eval_loss"], rel=1e-3)  # the own-format loss still differs
+    # another chain of thought (one that names a wrong answer) moves the reference's loss, not the answer's
+    misled = [{**r, "cot": f"{r['cot']}\nSo it is {r['answer']}1, not {r['answer']}."} for r in rows]
+    _, misled_rows = eval_loss(model, tokenizer, misled, 3, response="cot")
+    assert [r["answer_nll"] for r in misled_rows] == pytest.approx([r["answer_nll"] for r in cot_rows], rel=1e-5)
+    assert [r["nll"] for r in misled_rows] != pytest.approx([r["nll"] for r in cot_rows], rel=1e-3)
+    assert cot["answer_context"] == "prompt alone" and cot["answer_loss_weighting"] == "mean over prompts"
+    per_prompt = [r["answer_nll"] / r["answer_tokens"] for r in cot_rows]
+    per_token = sum(r["answer_nll"] for r in cot_rows) / sum(r["answer_tokens"] for r in cot_rows)
+    assert cot["answer_loss"] == pytest.approx(sum(per_prompt) / len(per_prompt))
+    assert cot["answer_loss"] != pytest.approx(per_token, rel=1e-3)  # the two weightings differ on these rows
+    # eval_loss stays token-weighted: the trainers' own measure
+    assert cot["eval_loss"] == pytest.approx(sum(r["nll"] for r in cot_rows) / sum(r["tokens"] for r in cot_rows))
 
 
 # --- the judgment cache ---------------------------------------------------------------------

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
 from hydra.core.override_parser.overrides_parser import OverridesParser
+from omegaconf import OmegaConf
 
 from conftest import compose
 
@@ -37,6 +38,21 @@ def test_dataset_size_covers_sizes_and_the_full_sets():
     assert list(compose(["experiment=dataset_size"]).method) == ["sft_cot", "dpo"]
 
 
+def test_equal_budget_runs_curated_and_raw_at_both_budgets():
+    jobs = expand("equal_budget")
+    cells = sorted((job["data"], job["budget"], job["method"]) for job in jobs)
+    assert cells == sorted((data, budget, method) for data in ("raw", "curated")
+                           for budget in ("matched_steps", "converged") for method in ("[sft_cot]", "[sft_cot,dpo]"))
+    cfg = compose(["experiment=equal_budget", "budget=converged"], return_hydra_config=True)
+    assert cfg.study == "equal_budget" and cfg.hydra.launcher.n_jobs == 2 and cfg.budget.name == "converged"
+    # each job's folder names its budget: the preset's subdir, not the primary config's, is the one used
+    for preset, tail in (("equal_budget", "_${budget.name}"), ("seeds", "_seed${seed}"),
+                         ("dataset_size", "_n${data.max_samples}")):
+        sweep = compose([f"experiment={preset}"], return_hydra_config=True).hydra.sweep
+        assert OmegaConf.to_container(sweep)["subdir"].endswith(tail), preset
+    # the step counts themselves: tests/test_budget.py
+
+
 def test_cleaning_switches_one_step_off_at_a_time():
     jobs = [job["ablate"] for job in expand("cleaning")]
     assert jobs[0] == "none" and len(jobs) == 6
@@ -65,7 +81,7 @@ def test_optuna_search_preset():
     assert cfg.objective == "eval.winrate.win_rate" and cfg.model.finetune.value == "lora"
 
 
-@pytest.mark.parametrize("preset", ["method_comparison", "dataset_size", "cleaning", "seeds"])
+@pytest.mark.parametrize("preset", ["method_comparison", "dataset_size", "cleaning", "seeds", "equal_budget"])
 def test_presets_keep_the_study_name(preset):
     assert compose([f"experiment={preset}"]).study == preset
 

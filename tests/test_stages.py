@@ -165,6 +165,20 @@ def test_killed_stage_resumes_from_its_checkpoint(tmp_path, cache_dir):
     assert stage["resumed_from"].endswith(f"checkpoint-{step}")
 
 
+def test_converged_budget_stops_early_within_the_epoch(tmp_path, cache_dir):
+    """budget=converged on a smoke run: evaluated every step (a fifth of its 6), stopped once two evaluations in a
+    row miss the tolerance (50% here, so it must fire), and the convergence rule places it within the epoch."""
+    run_dir = tmp_path / "run"
+    cli(run_dir, cache_dir, "method=sft_cot", "budget=converged", "eval.convergence_tolerance=0.5")
+    metrics = json.loads((run_dir / "metrics.json").read_text())
+    stage = metrics["stages"]["sft_cot"]
+    assert stage["budget"] == "converged" and stage["global_steps"] == 3 < stage["max_steps"] == 6
+    assert [point["step"] for point in stage["eval_loss_epochs"]] == [1, 2, 3]
+    convergence = metrics["eval"]["convergence"]
+    assert convergence["status"] == "converged" and convergence["step"] == 1 and 0 < convergence["epoch"] < 1
+    assert (run_dir / "01-sft_cot" / "done.json").is_file() and not (run_dir / "01-sft_cot" / "checkpoints").exists()
+
+
 @pytest.mark.parametrize(
     "overrides,expected",
     [

@@ -127,3 +127,35 @@ def test_reasoning_checks_intermediate_steps():
     assert result["multi_step"] == {"accuracy": 0.5, "total": 2}
     assert result["single_step"] == {"accuracy": 1.0, "total": 1}
     assert result["valid_chains"] == 0.5 and result["chains_checked"] == pytest.approx(2 / 3)
+
+
+def test_seed_level_tests_match_scipy_on_synthetic_differences():
+    from scipy.stats import t as student_t
+    from scipy.stats import ttest_1samp
+
+    from fine_tune.evaluation.stats import paired_t, t_detectable_difference, tost
+
+    d = [0.04, 0.01, 0.06, 0.02, 0.03]
+    assert paired_t(d) == pytest.approx(ttest_1samp(d, 0).pvalue)
+    p, low, high = tost(d, 0.06)
+    assert p == pytest.approx(max(ttest_1samp(d, -0.06, alternative="greater").pvalue,
+                                  ttest_1samp(d, 0.06, alternative="less").pvalue))
+    ci = ttest_1samp(d, 0).confidence_interval(0.90)
+    assert (low, high) == pytest.approx((ci.low, ci.high))
+    assert p < 0.05 and -0.06 < low < high < 0.06  # equivalent within 6 points
+    assert tost(d, 0.05)[0] > 0.05  # not within 5: the interval reaches past it
+    # a large loss is not "flat": TOST cannot reject, and its interval lies outside the margin
+    p_far, low_far, high_far = tost([-0.20, -0.25, -0.22], 0.05)
+    assert p_far > 0.5 and high_far < -0.05
+    s, sd = len(d), float(np.std(d, ddof=1))
+    assert t_detectable_difference(d) == pytest.approx((student_t.ppf(0.975, s - 1) + student_t.ppf(0.8, s - 1)) * sd / s ** 0.5)
+    assert paired_t([0.1]) == 1.0 and t_detectable_difference([0.1]) is None  # one seed: no seed-level test
+    assert paired_t([0.02, 0.02, 0.02]) == 0.0 and paired_t([0.0, 0.0]) == 1.0
+
+
+def test_an_exact_sign_flip_test_can_never_confirm_at_three_or_five_seeds():
+    """Why the seed-level test is a t test: the smallest two-sided sign-flip p over s seeds is 2 / 2**s."""
+    assert 2 / 2 ** 3 == 0.25 and 2 / 2 ** 5 == 0.0625  # both above alpha 0.05, whatever the data
+    from fine_tune.evaluation.stats import paired_t
+
+    assert paired_t([0.10, 0.11, 0.12]) < 0.05  # a steady effect over three seeds is within the t test's reach

@@ -20,8 +20,9 @@ import argparse
 import sys
 from pathlib import Path
 
-from fine_tune.compare.claims import (CLAIM_HEADERS, VERSUS_HEADERS, claim_cells, claims_preamble, evaluate_claims,
-                                     versus_cells, versus_reference)
+from fine_tune.compare.claim_spec import CLAIM_SETS, ClaimSpec, load_claims, resolve
+from fine_tune.compare.claim_text import CLAIM_HEADERS, VERSUS_HEADERS, claim_cells, claims_preamble, versus_cells
+from fine_tune.compare.claims import evaluate_claims, versus_reference
 from fine_tune.compare.collect import Sweep, load_sweep
 from fine_tune.compare.page import render_page
 from fine_tune.compare.paired import head_to_head, is_reference, prompt_results, reference_for
@@ -36,7 +37,7 @@ PROG = "fine-tune-compare"
 
 
 def markdown_report(sweep: Sweep, rows: list[dict], groups: list[list[dict]], claims: list[dict],
-                    versus: list[dict]) -> str:
+                    versus: list[dict], claims_name: str = "reference_study") -> str:
     """comparison.md: a title, the table, the claims, each job against the reference, the seed spread."""
     study = f"\nstudy: {sweep.study}\n" if sweep.study else ""
     claim_table = markdown_table(CLAIM_HEADERS, [claim_cells(c) for c in claims])
@@ -45,7 +46,7 @@ def markdown_report(sweep: Sweep, rows: list[dict], groups: list[list[dict]], cl
     return (
         f"# Sweep comparison: {sweep.folder}\n{study}\n"
         f"{comparison_markdown(rows)}\n\n"
-        f"## Claims of the reference study\n\n{claims_preamble(claims)}\n\n{claim_table}\n\n"
+        f"## Claims ({claims_name})\n\n{claims_preamble(claims)}\n\n{claim_table}\n\n"
         f"## Each job against the reference pipeline (paired prompts)\n\n{versus_table}\n\n"
         f"## Seed spread (mean ± sample std)\n\n{spread_markdown(groups)}\n"
     )
@@ -66,12 +67,20 @@ def add_head_to_head(sweep: Sweep, rows: list[dict], results: dict) -> None:
                        winrate_judged=h2h["judged"], winrate_baseline=h2h["baseline"])
 
 
-def compare(folder: Path, wandb: str = "auto") -> dict[str, Path]:
+def sweep_claims(sweep: Sweep, claims_file: str | None) -> tuple[str, list[ClaimSpec]]:
+    """(its name, the claims to test): `--claims` if given, else the file the jobs name (`claims=`)."""
+    named = claims_file or next(iter(sweep.config_values("claims")), None) or "reference_study"
+    path = resolve(str(named))
+    return (path.stem if path.parent == CLAIM_SETS else str(path)), load_claims(path)
+
+
+def compare(folder: Path, wandb: str = "auto", claims_file: str | None = None) -> dict[str, Path]:
     """Read the sweep at `folder`, write the comparison files into it, and log to W&B if asked.
 
     Args:
         folder: the sweep folder (`multirun/<date>/<time>`).
         wandb: one of MODES; "auto" logs only when the jobs logged online.
+        claims_file: a claims file (path or name in fine_tune/claim_sets/); None: the one the jobs name.
 
     Returns:
         What was written: name -> path (plus "wandb" -> run URL or folder when logged).
@@ -80,12 +89,13 @@ def compare(folder: Path, wandb: str = "auto") -> dict[str, Path]:
         UserError: `folder` is not a sweep folder.
     """
     sweep = load_sweep(folder)
+    claims_name, specs = sweep_claims(sweep, claims_file)
     rows = [raw_row(job) for job in sweep.jobs]
     results = {job.label: prompt_results(job) for job in sweep.jobs}
     add_head_to_head(sweep, rows, results)
-    claims, versus = evaluate_claims(rows, results), versus_reference(rows, results)
+    claims, versus = evaluate_claims(rows, results, specs), versus_reference(rows, results)
     groups = seed_groups(sweep.jobs, rows)
-    report = markdown_report(sweep, rows, groups, claims, versus)
+    report = markdown_report(sweep, rows, groups, claims, versus, claims_name)
     written = {"comparison.md": folder / "comparison.md", "comparison.csv": folder / "comparison.csv"}
     write_text_atomic(written["comparison.md"], report)
     write_text_atomic(written["comparison.csv"], csv_text(rows))
@@ -110,9 +120,12 @@ def main(argv: list[str] | None = None) -> None:
         "--wandb", choices=MODES, default="auto",
         help="log the table and plots to W&B: auto (default) only when the jobs logged online",
     )
+    parser.add_argument("--claims", metavar="FILE",
+                        help="a claims file to test (a .yaml path, or a name in fine_tune/claim_sets/); default: the one the "
+                             "sweep's jobs name (claims=...), else reference_study")
     args = parser.parse_args(argv)
     try:
-        written = compare(args.sweep, args.wandb)
+        written = compare(args.sweep, args.wandb, args.claims)
     except UserError as err:
         print(f"{PROG}: error: {err}", file=sys.stderr)
         sys.exit(2)

@@ -12,7 +12,7 @@ from __future__ import annotations
 import base64
 import html
 
-from fine_tune.compare.claims import CLAIM_HEADERS, VERSUS_HEADERS, claim_cells, claims_preamble, versus_cells
+from fine_tune.compare.claim_text import CLAIM_HEADERS, VERSUS_HEADERS, claim_cells, claims_preamble, versus_cells
 from fine_tune.compare.table import COLUMNS, display_row, headers
 from fine_tune.compare.spread import HEADERS as SPREAD_HEADERS, spread_rows
 

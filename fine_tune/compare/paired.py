@@ -33,6 +33,8 @@ class PromptResults:
 
     records: dict[str, dict]  # the generation record: response, correct, skill, check
     losses: dict[str, dict]  # {"nll", "tokens", "answer_nll", "answer_tokens"}
+    # eval prompts found in the job's own train rows (its data report): scored apart, left out of claims
+    contaminated: frozenset[str] = frozenset()
 
     def correct(self, ids: list[str]) -> list[bool]:
         return [bool(self.records[i].get("correct")) for i in ids]
@@ -59,7 +61,8 @@ def prompt_results(job: Job) -> PromptResults | None:
     if not records or not any("correct" in r for r in records.values()):
         return None
     losses = {r["id"]: r for r in _jsonl(RunFolder(job.folder).eval / "tuned_loss.jsonl") if "id" in r}
-    return PromptResults(records, losses)
+    leaked = dig(job.metrics, "data", "contaminated_eval", "ids")
+    return PromptResults(records, losses, frozenset(map(str, leaked)) if isinstance(leaked, list) else frozenset())
 
 
 def is_reference(row: dict) -> bool:

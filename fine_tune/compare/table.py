@@ -14,6 +14,7 @@ import math
 from typing import Any
 
 from fine_tune.compare.collect import Job, dig
+from fine_tune.evaluation.reasoning import MULTI_STEP
 from fine_tune.run_folder import RunFolder
 
 MISSING = "—"
@@ -23,18 +24,24 @@ COLUMNS: list[tuple[str, str, bool]] = [
     ("job", "job", True),
     ("method", "method", False),
     ("data", "data", False),
+    ("budget", "budget", False),
     ("seed", "seed", True),
     ("train_rows", "train rows", True),
     ("eval_rows", "eval prompts", True),
+    ("contaminated_eval", "eval prompts in train rows", True),
     ("epochs", "epochs", True),
-    ("final_train_loss", "final train loss", True),
+    # one column per kind of stage: SFT's cross-entropy, DPO's preference loss and GRPO's policy loss
+    # are different quantities and never share a column
+    ("sft_train_loss", "SFT final train loss", True),
+    ("dpo_train_loss", "DPO final train loss", True),
+    ("grpo_train_loss", "GRPO final train loss", True),
     ("eval_loss", "eval loss (own format)", True),
-    ("answer_loss", "answer-only loss", True),
+    ("answer_loss", "answer loss, prompt alone (mean over prompts)", True),
     ("convergence_epoch", "converged (epoch)", True),
     ("tuned_accuracy", "checker accuracy [95% CI]", True),
     ("accuracy_floor", "constant-answer floor", True),
-    ("multi_step_accuracy", "multi-step skills", True),
-    ("win_rate", "WinRate vs SFT-CoT + DPO [CI]", True),
+    ("multi_step_accuracy", "multi-step skills (floor)", True),
+    ("win_rate", "WinRate vs SFT-CoT + DPO, checker judge [CI]", True),
     ("deepeval_accuracy", "DeepEval", True),
     ("cut_off", "cut off", True),
     ("wall_time_s", "wall time", True),
@@ -43,13 +50,17 @@ COLUMNS: list[tuple[str, str, bool]] = [
 
 # Every raw field, in CSV column order: the display columns plus what they fold together.
 RAW_FIELDS = [
-    "job", "folder", "method", "data", "ablate", "curation", "seed", "train_rows", "eval_rows", "epochs",
-    "final_train_loss", "eval_loss", "loss_response", "answer_loss", "convergence_epoch", "convergence_stage",
-    "convergence_status", "tuned_accuracy", "tuned_accuracy_ci_low", "tuned_accuracy_ci_high", "accuracy_floor",
-    "base_accuracy", "multi_step_accuracy", "single_step_accuracy", "valid_chains", "win_rate", "win_rate_ci_low",
+    "job", "folder", "method", "data", "budget", "ablate", "curation", "seed", "train_rows", "eval_rows",
+    "contaminated_eval", "epochs", "sft_train_loss", "dpo_train_loss", "grpo_train_loss", "eval_loss",
+    "loss_response", "answer_loss", "convergence_epoch", "convergence_stage", "convergence_status",
+    "tuned_accuracy", "tuned_accuracy_ci_low", "tuned_accuracy_ci_high", "accuracy_floor", "base_accuracy",
+    "multi_step_accuracy", "multi_step_floor", "single_step_accuracy", "valid_chains", "win_rate", "win_rate_ci_low",
     "win_rate_ci_high", "winrate_judged", "winrate_baseline", "deepeval_accuracy", "deepeval_metrics", "cut_off",
     "wall_time_s", "status", "reason",
 ]
+
+# The stage kinds whose losses are comparable with one another (fine_tune.stages' trainers)
+LOSS_KINDS = {"sft": "sft", "sft_cot": "sft", "thinking": "sft", "dpo": "dpo", "grpo": "grpo"}
 
 
 def number(value: Any) -> float | int | None:
@@ -127,21 +138,22 @@ def raw_row(job: Job) -> dict[str, Any]:
     status, reason = _status(job)
     stages = _stages(job)
     done = m.get("stages") if isinstance(m.get("stages"), dict) else {}
-    last_done = list(done.values())[-1] if done else None  # metrics.json lists stages as they finish
     deepeval_metrics = dig(m, "eval", "deepeval", "metrics")
     return {
         "job": job.num,
         "folder": job.label,
         "method": " → ".join(stages),
         "data": dig(data, "name") or dig(m, "data", "name") or _override(job, "data"),
+        "budget": dig(job.config, "budget", "name") or "epochs",
         "ablate": dig(job.hydra, "runtime", "choices", "ablate") or _override(job, "ablate"),
         "curation": _curation(m),
         "seed": job.config.get("seed", _override(job, "seed")),
         "train_rows": number(dig(m, "data", "train_rows")),
         "eval_rows": number(dig(m, "eval", "prompts")) or number(dig(m, "data", "eval_rows")),
+        "contaminated_eval": number(dig(m, "data", "contaminated_eval", "count")),
         "epochs": _epochs(m.get("stages")),
         # A failed chain has no top-level losses: fall back to the last stage that wrote one.
-        "final_train_loss": _first_number(m.get("final_train_loss"), dig(last_done, "final_train_loss")),
+        **_stage_losses(done),
         "eval_loss": _first_number(dig(m, "eval", "loss", "eval_loss"), m.get("eval_loss")),
         "loss_response": dig(m, "eval", "loss", "response"),
         "answer_loss": number(dig(m, "eval", "loss", "answer_loss")),
@@ -154,6 +166,7 @@ def raw_row(job: Job) -> dict[str, Any]:
         "accuracy_floor": number(dig(m, "tuned", "floor")),
         "base_accuracy": number(dig(m, "base", "accuracy")),
         "multi_step_accuracy": number(dig(m, "eval", "reasoning", "multi_step", "accuracy")),
+        "multi_step_floor": _multi_step_floor(dig(m, "tuned", "per_skill")),
         "single_step_accuracy": number(dig(m, "eval", "reasoning", "single_step", "accuracy")),
         "valid_chains": number(dig(m, "eval", "reasoning", "valid_chains")),
         # the head-to-head against the reference pipeline, filled in by fine_tune.compare.paired
@@ -166,6 +179,26 @@ def raw_row(job: Job) -> dict[str, Any]:
         "status": status,
         "reason": reason,
     }
+
+
+def _stage_losses(stages: dict) -> dict[str, float | None]:
+    """The final train loss of the last stage of each kind (sft_train_loss, dpo_train_loss, grpo_train_loss)."""
+    losses: dict[str, float | None] = {f"{kind}_train_loss": None for kind in set(LOSS_KINDS.values())}
+    for name, stage in stages.items():  # in chain order: a later stage of the same kind wins
+        kind = LOSS_KINDS.get(str(name))
+        if kind and number(dig(stage, "final_train_loss")) is not None:
+            losses[f"{kind}_train_loss"] = stage["final_train_loss"]
+    return losses
+
+
+def _multi_step_floor(per_skill: Any) -> float | None:
+    """The constant-answer floor over the multi-step skills: each skill's best constant, weighted by its prompts."""
+    if not isinstance(per_skill, dict):
+        return None
+    blocks = [b for s, b in per_skill.items() if s in MULTI_STEP and number(dig(b, "floor")) is not None
+              and number(dig(b, "total"))]
+    total = sum(b["total"] for b in blocks)
+    return sum(b["floor"] * b["total"] for b in blocks) / total if total else None
 
 
 def _curation(metrics: dict) -> str | None:
@@ -242,14 +275,19 @@ def display_row(row: dict) -> dict[str, str]:
         "train_rows": _fmt_plain(row["train_rows"]),
         "eval_rows": _fmt_plain(row["eval_rows"]),
         "epochs": MISSING if epochs is None else f"{round(epochs, 2):g}",
-        "final_train_loss": fmt_float(row["final_train_loss"]),
+        "budget": _fmt_plain(row["budget"]),
+        "contaminated_eval": _fmt_plain(row["contaminated_eval"]),
+        "sft_train_loss": fmt_float(row["sft_train_loss"]),
+        "dpo_train_loss": fmt_float(row["dpo_train_loss"]),
+        "grpo_train_loss": fmt_float(row["grpo_train_loss"]),
         "eval_loss": fmt_float(row["eval_loss"]) + (f" ({row['loss_response']})" if row["loss_response"] else ""),
         "answer_loss": fmt_float(row["answer_loss"]),
         "convergence_epoch": _fmt_convergence(row),
         "tuned_accuracy": _with_interval(row["tuned_accuracy"], row["tuned_accuracy_ci_low"],
                                          row["tuned_accuracy_ci_high"]),
         "accuracy_floor": fmt_percent(row["accuracy_floor"]),
-        "multi_step_accuracy": fmt_percent(row["multi_step_accuracy"]),
+        "multi_step_accuracy": fmt_percent(row["multi_step_accuracy"])
+        + (f" ({fmt_percent(row['multi_step_floor'])})" if row["multi_step_floor"] is not None else ""),
         "win_rate": _fmt_win_rate(row),
         "deepeval_accuracy": fmt_percent(row["deepeval_accuracy"]),
         "cut_off": fmt_percent(row["cut_off"]),

@@ -107,3 +107,63 @@ def holm(p_values: Sequence[float]) -> list[float]:
         running = max(running, min(1.0, (len(p_values) - rank) * p_values[i]))
         adjusted[i] = running
     return adjusted
+
+
+
+# Seeds as the unit (EVALUATION.md, "Training seeds are the unit"): one number per training seed,
+# the paired difference of that seed's two runs on the same prompts, so the tests below have
+# s - 1 degrees of freedom however many prompts each run was scored on. The same functions serve
+# a single run pair with its prompts as the unit (one value per prompt), where a claim has one seed.
+
+
+def paired_t(differences: Sequence[float]) -> float:
+    """Two-sided one-sample t test of mean(differences) = 0 (df = len - 1); p = 1 below two values.
+
+    Every difference equal (no spread) is decisive when it is not zero: p = 0; all zero: p = 1.
+    """
+    d = np.asarray(differences, dtype=float)
+    if d.size < 2:
+        return 1.0
+    if np.allclose(d, d[0]):
+        return 1.0 if d[0] == 0 else 0.0
+    from scipy.stats import ttest_1samp
+
+    return float(ttest_1samp(d, 0.0).pvalue)
+
+
+def tost(differences: Sequence[float], margin: float, level: float = 0.90) -> tuple[float, float, float]:
+    """Equivalence within +-margin by two one-sided t tests (TOST) on the mean difference.
+
+    Returns:
+        (p, low, high): p, the larger of the two one-sided p-values, is below alpha when both
+        "mean <= -margin" and "mean >= +margin" are rejected; [low, high] is the `level` t interval
+        of the mean (90% for alpha 0.05), which then lies inside [-margin, margin].
+        (1, nan, nan) below two values.
+    """
+    d = np.asarray(differences, dtype=float)
+    if d.size < 2:
+        return 1.0, float("nan"), float("nan")
+    if np.allclose(d, d[0]):  # no spread: the mean is known exactly
+        return (0.0 if -margin < d[0] < margin else 1.0), float(d[0]), float(d[0])
+    from scipy.stats import ttest_1samp
+
+    above = ttest_1samp(d, -margin, alternative="greater").pvalue  # rejects mean <= -margin
+    below = ttest_1samp(d, margin, alternative="less").pvalue  # rejects mean >= +margin
+    ci = ttest_1samp(d, 0.0).confidence_interval(level)
+    return float(max(above, below)), float(ci.low), float(ci.high)
+
+
+def t_detectable_difference(differences: Sequence[float], alpha: float = 0.05, power: float = 0.80) -> float | None:
+    """The smallest |mean difference| a paired t on these values detects at alpha and power.
+
+    (t(1 - alpha/2, s - 1) + t(power, s - 1)) * sd / sqrt(s), sd the spread of the differences
+    (seed to seed): with 3 seeds the quantiles are 4.30 + 1.06, so the bar is ~3.1 sd; with 5,
+    2.78 + 0.94, ~1.7 sd. None below two values.
+    """
+    d = np.asarray(differences, dtype=float)
+    if d.size < 2:
+        return None
+    from scipy.stats import t
+
+    df = d.size - 1
+    return float((t.ppf(1 - alpha / 2, df) + t.ppf(power, df)) * d.std(ddof=1) / math.sqrt(d.size))

@@ -26,7 +26,7 @@ def _spec(overrides: list[str]):
     from hydra import compose, initialize_config_dir
     from omegaconf import OmegaConf
 
-    from fine_tune.cli import conf_dir
+    from fine_tune.config import conf_dir
     from fine_tune.config import register_configs
 
     bad = [o for o in overrides if not o.startswith("model.tiny.") or "=" not in o]

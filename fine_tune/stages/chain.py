@@ -2,7 +2,8 @@
 
 Every stage has a key: a hash of what decides its result (the base model, the
 data, the seed, the backend, the debug caps, and the settings of this stage and
-every stage before it). A stage always works in its own run's `NN-<stage>/`,
+every stage before it, with what the run's budget sets for each: fine_tune.budget).
+A stage always works in its own run's `NN-<stage>/`,
 which records its key in `stage.json`; the folders holding a key's work are
 registered under `<cache_dir>/stages/<key>.json`. Running the same stage again:
 
@@ -18,6 +19,7 @@ registered under `<cache_dir>/stages/<key>.json`. Running the same stage again:
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import json
 import logging
 import shutil
@@ -25,6 +27,7 @@ from pathlib import Path
 
 from omegaconf import OmegaConf
 
+from fine_tune.budget import StageBudget, stage_budget
 from fine_tune.distributed import barrier, is_main, world_size
 from fine_tune.outputs import content_key, file_lock, link_tree, write_json_atomic
 from fine_tune.run_folder import RunFolder
@@ -46,7 +49,11 @@ def stage_keys(cfg, stages: list[str], source: str, fingerprints: dict) -> list[
     }
     keys, chain = [], []
     for name in stages:
-        chain.append([name, OmegaConf.to_container(cfg.method[name], resolve=True)])
+        entry = [name, OmegaConf.to_container(cfg.method[name], resolve=True)]
+        budget = stage_budget(cfg, name)
+        if budget != StageBudget():  # budget=epochs leaves the key as it was: earlier work stays reusable
+            entry.append(dataclasses.asdict(budget))
+        chain.append(entry)
         keys.append(content_key({**fixed, "chain": chain}))
     return keys
 

@@ -11,8 +11,9 @@ from typing import Any
 
 import torch
 from omegaconf import DictConfig, OmegaConf
-from transformers import TrainerCallback
+from transformers import EarlyStoppingCallback, TrainerCallback
 
+from fine_tune.budget import StageBudget, stage_budget
 from fine_tune.config import Finetune, LRScheduler, StageConfig
 from fine_tune.data.pipeline import Splits
 
@@ -72,12 +73,37 @@ class StageContext:
         value = getattr(self.stage, key)
         return value if value is not None else self.cfg.model[key]
 
+    def budget_callbacks(self) -> list:
+        """budget=converged's early stopping for an SFT-kind stage; none otherwise."""
+        plan = stage_budget(self.cfg, self.name)
+        return [RelativeEarlyStopping(plan.patience, plan.tolerance)] if plan.patience else []
+
+
+def _evaluation(plan: StageBudget, max_steps: int) -> dict:
+    """Trainer arguments of a budget that evaluates every eval_steps (and, with patience, stops early).
+
+    A short run (debug=smoke's 6 steps) still evaluates a few times: the interval is at most a fifth
+    of its steps. Early stopping keeps the best evaluated weights, which needs a checkpoint at every
+    evaluation (transformers: save_steps a multiple of eval_steps); the callbacks' state (the patience
+    count) is saved with each checkpoint and restored on resume.
+    """
+    if plan.eval_steps is None:
+        return {}
+    every = min(plan.eval_steps, max(1, max_steps // 5)) if max_steps > 0 else plan.eval_steps
+    settings = {"eval_strategy": "steps", "eval_steps": every}
+    if plan.patience:
+        settings.update(save_strategy="steps", save_steps=every, load_best_model_at_end=True,
+                        metric_for_best_model="eval_loss", greater_is_better=False,
+                        restore_callback_states_from_checkpoint=True)
+    return settings
+
 
 def training_arguments(ctx: StageContext, args_class, **extra):
-    """TRL `<Method>Config` from the stage settings, with debug=smoke's caps applied."""
+    """TRL `<Method>Config` from the stage settings and the run's budget, with debug=smoke's caps applied."""
     stage, debug = ctx.stage, ctx.cfg.debug
-    max_steps = stage.max_steps
-    if debug.max_steps is not None:
+    plan = stage_budget(ctx.cfg, ctx.name)
+    max_steps = plan.max_steps if plan.max_steps is not None else stage.max_steps
+    if debug.max_steps is not None:  # after the budget: a smoke run stays a smoke run
         max_steps = min(max_steps, debug.max_steps) if max_steps > 0 else debug.max_steps
     batch = debug.batch_size or ctx.budget("per_device_train_batch_size")
     on_gpu = torch.cuda.is_available()
@@ -85,7 +111,7 @@ def training_arguments(ctx: StageContext, args_class, **extra):
         output_dir=str(ctx.out_dir / "checkpoints"),
         run_name=f"{ctx.index:02d}-{ctx.name}",
         learning_rate=ctx.learning_rate,
-        num_train_epochs=ctx.budget("num_train_epochs"),
+        num_train_epochs=plan.num_train_epochs or ctx.budget("num_train_epochs"),
         max_steps=max_steps,
         per_device_train_batch_size=batch,
         per_device_eval_batch_size=max(batch, 16),
@@ -96,10 +122,10 @@ def training_arguments(ctx: StageContext, args_class, **extra):
         # short runs (debug=smoke) still log a loss curve of a few points
         logging_steps=min(stage.logging_steps, max(1, max_steps // 5)) if max_steps > 0 else stage.logging_steps,
         logging_first_step=True,  # the first loss is the baseline "loss went down" is measured from
-        eval_strategy="epoch" if max_steps <= 0 else "no",  # per-epoch eval loss shows convergence
+        eval_strategy="epoch" if max_steps <= 0 else "no",  # per-epoch eval loss shows convergence (or _evaluation's)
         save_strategy="steps" if stage.save_steps > 0 else "no",
         save_steps=max(1, stage.save_steps),
-        save_total_limit=1,  # the latest checkpoint is all a resume needs
+        save_total_limit=1,  # the latest checkpoint is all a resume needs (early stopping also keeps the best)
         logging_nan_inf_filter=False,  # a NaN loss must reach the stability guard, not be averaged away
         report_to=ctx.report_to,
         gradient_checkpointing=stage.gradient_checkpointing,
@@ -109,6 +135,7 @@ def training_arguments(ctx: StageContext, args_class, **extra):
         data_seed=ctx.cfg.seed,
         dataloader_num_workers=0,
     )
+    settings.update(_evaluation(plan, max_steps))
     settings.update(extra)  # a method's own arguments (beta, num_generations, ...) win
     # then the user's: any TRL argument, without a schema field (names checked by check_trl_args)
     settings.update(stage.trl_args)
@@ -172,6 +199,40 @@ class FirstStepClock(TrainerCallback):
             self.first_step_at = time.time()
 
 
+class RelativeEarlyStopping(EarlyStoppingCallback):
+    """transformers' early stopping with a relative threshold: an evaluation counts as an improvement
+    only when it lowers the best eval loss by `tolerance` of it (eval.convergence_tolerance, the share
+    the convergence rule uses), whatever the loss's scale. transformers' own threshold is absolute.
+
+    Its patience count is saved with every checkpoint (an ExportableState) and restored on resume.
+    """
+
+    def __init__(self, early_stopping_patience: int = 1, tolerance: float = 0.0):
+        super().__init__(early_stopping_patience)
+        self.tolerance = tolerance
+
+    def check_metric_value(self, args, state, control, metric_value):
+        best = state.best_metric  # the best before this evaluation: Trainer updates it afterwards
+        if best is None or metric_value < best - self.tolerance * abs(best):
+            self.early_stopping_patience_counter = 0
+        else:
+            self.early_stopping_patience_counter += 1
+
+    def state(self) -> dict:
+        saved = super().state()
+        saved["args"] = {"early_stopping_patience": self.early_stopping_patience, "tolerance": self.tolerance}
+        return saved
+
+    @staticmethod
+    def stopped(state) -> bool:
+        """Whether a saved TrainerState's early stopping had run out of patience (training ended there)."""
+        saved = (state.stateful_callbacks or {}).get(RelativeEarlyStopping.__name__)
+        if not isinstance(saved, dict):
+            return False
+        patience = saved.get("args", {}).get("early_stopping_patience", 0)
+        return 0 < patience <= saved.get("attributes", {}).get("early_stopping_patience_counter", 0)
+
+
 class LogAtSaves(TrainerCallback):
     """Log the loss at every checkpoint and at the last step, so the log history covers every step.
 
@@ -230,8 +291,26 @@ EXTRA_LOGS = ("rewards/chosen", "rewards/rejected", "rewards/margins", "rewards/
               "reward", "reward_std", "kl", "rewards/correctness/mean", "rewards/answer_format/mean")
 
 
-def stage_metrics(trainer, train_result, eval_metrics: dict, clock: FirstStepClock, ledger: TokenLedger) -> dict:
-    """Loss per logging step and per epoch, eval loss, runtime, tokens/s and peak memory."""
+def eval_points(history: list[dict], trained: int | None = None) -> list[dict]:
+    """The eval loss at each evaluation during training, with its (fractional) epoch and step.
+
+    `trained`: how many log entries training wrote; the evaluation after it (finish, below) repeats the
+    last point, or under early stopping scores the restored best weights at the last step, so it counts
+    only when training evaluated nothing (a max_steps run).
+    """
+    def points(entries):
+        return [{"epoch": h.get("epoch"), "step": h.get("step"), "eval_loss": h["eval_loss"]}
+                for h in entries if "eval_loss" in h]
+
+    during = points(history[:trained] if trained is not None else history)
+    return during or points(history)
+
+
+def stage_metrics(trainer, train_result, eval_metrics: dict, clock: FirstStepClock, ledger: TokenLedger,
+                  trained: int | None = None) -> dict:
+    """Loss per logging step and per epoch, eval loss per evaluation, runtime, tokens/s and peak memory.
+
+    `trained`: the length of the log history when training ended (before the final evaluation)."""
     history = trainer.state.log_history
     steps = [
         {"step": h["step"], "epoch": h.get("epoch"), "loss": h["loss"]}
@@ -241,7 +320,6 @@ def stage_metrics(trainer, train_result, eval_metrics: dict, clock: FirstStepClo
     by_epoch: dict[int, list[float]] = {}
     for s in steps:
         by_epoch.setdefault(max(0, math.ceil(s["epoch"] or 0) - 1), []).append(s["loss"])
-    eval_losses = [{"epoch": h.get("epoch"), "eval_loss": h["eval_loss"]} for h in history if "eval_loss" in h]
     runtime = train_result.metrics.get("train_runtime", 0.0)
     tokens = trainer.state.num_input_tokens_seen  # all attempts' (TokenLedger); GRPO: prompts + completions
     return {
@@ -253,8 +331,9 @@ def stage_metrics(trainer, train_result, eval_metrics: dict, clock: FirstStepClo
         "final_train_loss": steps[-1]["loss"] if steps else None,
         "mean_train_loss": mean_loss(steps),  # over all steps, a resumed attempt's included
         "eval_loss": eval_metrics.get("eval_loss"),
-        "eval_loss_epochs": eval_losses,
+        "eval_loss_epochs": eval_points(history, trained),  # every evaluation: an epoch, or budget.eval_steps
         "global_steps": trainer.state.global_step,
+        "max_steps": trainer.state.max_steps,  # the steps planned: more than global_steps when stopped early
         "epochs": trainer.state.epoch,
         "train_rows": len(trainer.train_dataset),
         "runtime_s": runtime,
@@ -283,7 +362,7 @@ def _final_state(checkpoint: str | None):
     from transformers.trainer_callback import TrainerState
 
     state = TrainerState.load_from_json(str(Path(checkpoint) / "trainer_state.json"))
-    return state if 0 < state.max_steps <= state.global_step else None
+    return state if 0 < state.max_steps <= state.global_step or RelativeEarlyStopping.stopped(state) else None
 
 
 def _load_final(trainer, checkpoint: str, state):
@@ -296,6 +375,9 @@ def _load_final(trainer, checkpoint: str, state):
 
     trainer._load_from_checkpoint(checkpoint)  # weights, or the adapter of a PEFT model
     trainer.state = state
+    best = state.best_model_checkpoint
+    if trainer.args.load_best_model_at_end and best and Path(best).is_dir():  # as train() ends under early stopping
+        trainer._load_best_model()
     return TrainOutput(state.global_step, float("nan"), {})  # the loss comes from the log history
 
 
@@ -308,6 +390,8 @@ def finish(ctx: StageContext, trainer, clock: FirstStepClock, guard) -> dict:
     ledger = TokenLedger(trainer)
     trainer.add_callback(ledger)
     trainer.add_callback(LogAtSaves())
+    for callback in ctx.budget_callbacks():  # budget=converged: early stopping on the held-out loss
+        trainer.add_callback(callback)
     final = _final_state(ctx.resume_from)
     if final is not None:
         result = _load_final(trainer, ctx.resume_from, final)
@@ -316,5 +400,7 @@ def finish(ctx: StageContext, trainer, clock: FirstStepClock, guard) -> dict:
         result = trainer.train(resume_from_checkpoint=ctx.resume_from)
     if guard.reason:
         guard.raise_unstable(stage_metrics(trainer, result, {}, clock, ledger))
+    trained = len(trainer.state.log_history)
     eval_metrics = trainer.evaluate() if trainer.eval_dataset is not None else {}
-    return {**stage_metrics(trainer, result, eval_metrics, clock, ledger), "resumed_from": ctx.resume_from}
+    return {**stage_metrics(trainer, result, eval_metrics, clock, ledger, trained), "resumed_from": ctx.resume_from,
+            "budget": ctx.cfg.budget.name}
