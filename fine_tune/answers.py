@@ -140,6 +140,38 @@ def _spec(gold) -> dict | None:
     return gold if isinstance(gold, dict) else None
 
 
+def _num_eq(got: object, want: object) -> bool:
+    # bool is an int in Python; JSON `true` must not pass for 1.
+    ok = isinstance(got, (int, float)) and not isinstance(got, bool)
+    return ok and abs(float(got) - float(want)) < 1e-9
+
+
+def check(spec: dict, answer: str) -> bool:
+    """True if the extracted `answer` text satisfies the `check` spec; raises on nothing.
+
+    number: exactly one number by value (`1,080`, `$18`, `18 dollars`; not `18 or 20`);
+    list: the numbers in order, bracketed or not; json_answer: a JSON object whose only key
+    is `answer`; text: the word, once markup and a closing mark are stripped.
+    """
+    try:
+        kind, want, text = spec["kind"], spec["value"], answer.strip()
+        if kind == "json_answer":
+            found = re.search(r"\{.*\}", text, re.DOTALL)
+            obj = json.loads(found.group(0)) if found else None
+            return isinstance(obj, dict) and list(obj) == ["answer"] and _num_eq(obj["answer"], want)
+        text = text.strip("*_` ").rstrip(".!").strip()  # markup and a closing mark are not part of the answer
+        if kind == "number":
+            values = set(numbers(text))
+            return len(values) == 1 and _num_eq(values.pop(), want)
+        if kind == "list":
+            return [int(x) for x in text.strip("[]").split(",")] == list(want)
+        if kind == "text":
+            return text.lower() == want.lower() if spec.get("ignore_case") else text == want
+    except Exception:  # garbage in (non-str, bad JSON, bad int): not a correct answer
+        return False
+    return False
+
+
 def is_correct(text: object, gold) -> bool:
     """Whether the final answer in `text` satisfies `gold`; False (never raises) on garbage.
 
@@ -147,8 +179,6 @@ def is_correct(text: object, gold) -> bool:
         text: the model's response.
         gold: a row with a `check`, a check spec (dict or JSON), or the gold answer as text.
     """
-    from fine_tune.data.skills.checking import check  # the skills' own forms: lists, weekdays, JSON
-
     try:
         spec = _spec(gold)
         answer = read_answer(text)

@@ -88,6 +88,7 @@ def load_unsloth(source: str, model_cfg, max_seq_length: int):
     """(model, tokenizer) through Unsloth's FastLanguageModel."""
     from unsloth import FastLanguageModel  # patches transformers/TRL/PEFT: only on this path
 
+    # heavy: transformers; the entrypoint imports this module before any check
     from fine_tune.models.templates import apply_chat_template
 
     dtype = None if model_cfg.dtype == "auto" else getattr(__import__("torch"), model_cfg.dtype)

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from fine_tune.config import METHOD_SCHEMAS, BudgetKind, SFTStageConfig
+from fine_tune.config import METHODS, BudgetKind, LossKind
 
 
 @dataclass(frozen=True)
@@ -33,10 +33,11 @@ def stage_budget(cfg, name: str) -> StageBudget:
     budget=epochs, and grpo under any budget, keep the stage's own settings."""
     budget = cfg.get("budget")  # absent in a run folder of an older version: its own epochs
     kind = BudgetKind(budget.kind) if budget is not None else BudgetKind.epochs
-    supervised = METHOD_SCHEMAS.get(name) is SFTStageConfig
+    loss = METHODS[name].loss if name in METHODS else None
+    supervised = loss is LossKind.sft
     if kind is BudgetKind.matched_steps and supervised:
         return StageBudget(max_steps=budget.sft_steps, eval_steps=budget.eval_steps)
-    if kind is BudgetKind.matched_steps and name == "dpo":
+    if kind is BudgetKind.matched_steps and loss is LossKind.dpo:
         return StageBudget(max_steps=budget.dpo_steps)
     if kind is BudgetKind.converged and supervised:
         return StageBudget(max_steps=-1, num_train_epochs=float(budget.max_epochs), eval_steps=budget.eval_steps,

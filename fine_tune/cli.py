@@ -20,11 +20,11 @@ import sys
 import hydra
 from omegaconf import DictConfig
 
+from fine_tune.backends import activate
 from fine_tune.config import compose, conf_dir, register_configs  # noqa: F401  (compose: re-exported)
-from fine_tune.compare.claim_spec import load_claims, resolve
-from fine_tune.config_ranges import check_chat_template, check_lora_settings, check_ranges
+from fine_tune.config_ranges import check_config
 from fine_tune.errors import UserError, describe, exit_on_error
-from fine_tune.stage_names import check_repeats, requested_stages
+from fine_tune.stage_names import requested_stages
 
 
 def exit_on_user_error(prog: str, work):
@@ -82,7 +82,6 @@ def _group_options(group: str) -> list[str]:
 
 @hydra.main(config_path=str(conf_dir()), config_name="config", version_base="1.3")
 def _task(cfg: DictConfig) -> float | None:
-    from fine_tune.backends import activate
 
     try:
         activate(cfg.backend.name)  # Unsloth, if chosen, must patch transformers/TRL/PEFT before they load
@@ -93,12 +92,9 @@ def _task(cfg: DictConfig) -> float | None:
     def checked_run():
         # before the heavy imports: a mistake on the command line answers in a second, not after TRL loads
         check_group_choices(dict(HydraConfig.get().runtime.choices), _group_options)
-        check_repeats(requested_stages(HydraConfig.get().overrides.task))
-        check_ranges(cfg)
-        check_lora_settings(cfg)
-        check_chat_template(cfg)
-        load_claims(resolve(cfg.claims))  # a sweep's claims file: a typo shows now, not after hours of training
-        from fine_tune.train import run_job  # heavy imports only once a config composed
+        check_config(cfg, requested_stages(HydraConfig.get().overrides.task))
+        # heavy: torch, transformers and TRL load only once the config has passed every check (a mistake answers in ~2 s)
+        from fine_tune.train import run_job
 
         return run_job(cfg)
 

@@ -259,7 +259,7 @@ class EmbeddedDataConfig:
     clean_size: int = 9435  # the reference study's curated size: 8,961 train / 474 eval (its split: 8,963 / 472)
     eval_fraction: float = 0.05
     # data=raw: each labelled defect's share of the raw set (clean train rows + defects), at
-    # rates reported for real instruction data (README, "Raw data"): 43% defects in all.
+    # rates reported for real instruction data (docs/data.md, "Raw data"): 43% defects in all.
     defect_rates: Dict[str, float] = field(default_factory=lambda: dict(
         exact_duplicate=0.10, near_duplicate=0.10, wrong_answer=0.15, truncated=0.05, garbled=0.03))
     contamination: float = 0.05  # eval rows leaked into raw as paraphrases, a share of the eval set
@@ -395,7 +395,7 @@ class BudgetConfig:
     """How long the stages train (fine_tune.stages.common.stage_budget): the budget a data comparison states.
 
     Two data sets trained for the same epochs get different numbers of optimizer steps (raw's
-    15,745 rows take 985 steps an epoch at batch 16, curated's 8,896 take 556). `matched_steps`
+    15,745 rows take 985 steps an epoch at batch 16, curated's 8,961 take 561). `matched_steps`
     gives both the same steps (the smaller set trains more epochs); `converged` trains both until
     their held-out loss stops improving. Only the SFT-kind stages (sft, sft_cot, thinking) and,
     under matched_steps, dpo are changed; grpo keeps its own max_steps.
@@ -426,6 +426,14 @@ class StabilityConfig:
     reward_std_patience: int = 5  # ...for this many logs in a row
 
 
+# The numbers every finished run writes to metrics.json that a search can maximise (cfg.objective);
+# tuned.per_skill.<skill>.accuracy too. Losses are lower-is-better: search them with direction minimize.
+OBJECTIVES = ("tuned.accuracy", "tuned.ci_low", "tuned.ci_high", "base.accuracy", "eval.winrate.win_rate",
+              "eval.deepeval.accuracy", "eval.loss.eval_loss", "eval.loss.answer_loss",
+              "eval.reasoning.multi_step.accuracy", "eval.reasoning.single_step.accuracy",
+              "eval.reasoning.valid_chains", "wall_time_s")
+
+
 @dataclass
 class Config:
     data: DataConfig = MISSING
@@ -451,12 +459,35 @@ class Config:
     claims: str = "reference_study"
 
 
-METHOD_SCHEMAS = {
-    "sft": SFTStageConfig,
-    "sft_cot": SFTStageConfig,
-    "thinking": SFTStageConfig,
-    "dpo": DPOStageConfig,
-    "grpo": GRPOStageConfig,
+class LossKind(str, Enum):
+    """What a stage's training loss is: losses of different kinds never share a column or a rule."""
+
+    sft = "sft"  # cross-entropy of the response tokens
+    dpo = "dpo"  # the preference loss of (chosen, rejected) pairs
+    grpo = "grpo"  # a policy-gradient loss: near zero and of either sign by design
+
+
+@dataclass(frozen=True)
+class Method:
+    """One row of the method table: everything the code knows about a method, by its name.
+
+    Adding a method: a row here, its YAML file conf/method/<name>.yaml (`# @package method.<name>`,
+    extending /schema/method/<name>), and its stage module under fine_tune/stages/ (the runner).
+    """
+
+    schema: type  # the dataclass its conf/method/<name>.yaml extends
+    runner: str  # "module:function" that trains it: (StageContext, model, tokenizer) -> (trainer, metrics)
+    trl_config: str  # the TRL config class its trainer takes (trl.<name>); +method.<name>.trl_args are checked on it
+    loss: LossKind
+    needs_pairs: bool = False  # trains on (chosen, rejected) pairs: the data must make them before anything trains
+
+
+METHODS: dict[str, Method] = {
+    "sft": Method(SFTStageConfig, "fine_tune.stages.sft:run_sft", "SFTConfig", LossKind.sft),
+    "sft_cot": Method(SFTStageConfig, "fine_tune.stages.sft:run_sft", "SFTConfig", LossKind.sft),
+    "thinking": Method(SFTStageConfig, "fine_tune.stages.sft:run_sft", "SFTConfig", LossKind.sft),
+    "dpo": Method(DPOStageConfig, "fine_tune.stages.dpo:run_dpo", "DPOConfig", LossKind.dpo, needs_pairs=True),
+    "grpo": Method(GRPOStageConfig, "fine_tune.stages.grpo:run_grpo", "GRPOConfig", LossKind.grpo),
 }
 
 
@@ -483,8 +514,8 @@ def register_configs() -> None:
               "budget": BudgetConfig}
     for group, schema in groups.items():
         cs.store(group="schema", name=group, node=schema)
-    for stage, schema in METHOD_SCHEMAS.items():
-        cs.store(group="schema/method", name=stage, node=schema)
+    for stage, method in METHODS.items():
+        cs.store(group="schema/method", name=stage, node=method.schema)
 
 
 def conf_dir() -> Path:

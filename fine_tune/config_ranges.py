@@ -1,4 +1,4 @@
-"""Sizes, fractions, steps, rates and LoRA settings checked once the config composes, before anything loads.
+"""Every setting a user can give, checked once the config composes and before anything loads: `check_config`.
 
 The schemas check types (an int is an int); they cannot say that a batch of 0, a fraction of
 1.5 or a negative learning rate means nothing. Left to the trainers these fail minutes later,
@@ -9,14 +9,18 @@ the last five rows). Each rule names its key, the value and what it must be.
 from __future__ import annotations
 
 import dataclasses
+import difflib
 import math
+import re
 from collections.abc import Callable
 
 from omegaconf import DictConfig, OmegaConf
 
 from fine_tune.budget import stage_budget
-from fine_tune.config import Finetune, LoraConfig
+from fine_tune.compare.claim_spec import load_claims, resolve
+from fine_tune.config import OBJECTIVES, Finetune, LoraConfig
 from fine_tune.errors import UserError
+from fine_tune.stage_names import check_repeats
 
 AT_LEAST_1 = (lambda v: v >= 1, "at least 1")
 POSITIVE = (lambda v: v > 0 and math.isfinite(v), "a positive number")
@@ -27,6 +31,7 @@ STEPS = (lambda v: v == -1 or v >= 1, "-1 (whole epochs) or at least 1")
 
 # key -> (test, what it must be); None values mean "unset" and are not checked
 RULES: dict[str, tuple[Callable, str]] = {
+    "seed": (lambda v: 0 <= v < 2**32, "in [0, 2**32 - 1] (numpy's and torch's seeds)"),
     "data.max_samples": AT_LEAST_1,
     "data.fraction": FRACTION,
     "data.eval_fraction": OPEN_FRACTION,
@@ -46,6 +51,7 @@ RULES: dict[str, tuple[Callable, str]] = {
     "budget.max_epochs": POSITIVE,
 }
 STAGE_RULES: dict[str, tuple[Callable, str]] = {
+    "seed": (lambda v: 0 <= v < 2**32, "in [0, 2**32 - 1] (numpy's and torch's seeds)"),
     "learning_rate": POSITIVE,
     "learning_rate_scale": POSITIVE,
     "num_train_epochs": POSITIVE,
@@ -140,6 +146,42 @@ def check_chat_template(cfg) -> None:
     """
     setting = cfg.model.get("chat_template")
     if setting:
-        from fine_tune.models.templates import template_text  # imported only when a template is configured
+        from fine_tune.models.templates import template_text  # heavy: transformers, only when a template is configured
 
         template_text(str(setting))
+
+
+def check_objective(objective: str) -> None:
+    """cfg.objective names a number every finished run writes to metrics.json (fine_tune.config.OBJECTIVES).
+
+    Optuna learns of a wrong name only after its first trial has trained, and then fails with its own
+    words; checked here it is one line before anything loads.
+
+    Raises:
+        UserError: naming the objective, the nearest known key and the list.
+    """
+    if objective in OBJECTIVES or re.fullmatch(r"tuned\.per_skill\.\w+\.accuracy", objective):
+        return
+    near = difflib.get_close_matches(objective, OBJECTIVES, n=1)
+    hint = f" (did you mean '{near[0]}'?)" if near else ""
+    raise UserError(f"objective={objective}: no run writes this key of metrics.json{hint}; choose one of "
+                    f"{', '.join(OBJECTIVES)}, or tuned.per_skill.<skill>.accuracy")
+
+
+def check_config(cfg: DictConfig, requested: list[str] | None = None) -> None:
+    """The one check every command runs on its config before anything heavy loads.
+
+    Args:
+        cfg: the composed config.
+        requested: the stages `method=[...]` named on the command line, repeats included (Hydra's
+            composition keeps one of each), or None.
+
+    Raises:
+        UserError: the first mistake, in one line naming the key and what it must be.
+    """
+    check_repeats(requested)
+    check_ranges(cfg)
+    check_lora_settings(cfg)
+    check_chat_template(cfg)
+    check_objective(cfg.objective)
+    load_claims(resolve(cfg.claims))  # a sweep's claims file: a typo shows now, not after hours of training

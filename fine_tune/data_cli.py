@@ -20,6 +20,9 @@ from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig
 
 from fine_tune.cli import conf_dir, exit_on_user_error, run_reporting_errors
+from fine_tune.config_ranges import check_config
+from fine_tune.data.pipeline import load_splits
+from fine_tune.data.report import markdown, write_report
 
 RUN_DIR = "hydra.run.dir=outputs/data/${now:%Y-%m-%d}/${now:%H-%M-%S}_${hydra:runtime.choices.data}"
 
@@ -33,9 +36,8 @@ def _report(cfg: DictConfig) -> None:
     from rich.console import Console
     from rich.markdown import Markdown
 
-    from fine_tune.data.pipeline import load_splits
-    from fine_tune.data.report import markdown, write_report
 
+    check_config(cfg)
     run_dir = Path(HydraConfig.get().runtime.output_dir)
     splits = load_splits(cfg.data, cfg.cache_dir)
     write_report(splits.report, splits.rejects, run_dir)

@@ -10,22 +10,11 @@ disk that is already too full costs seconds, not a stage.
 
 from __future__ import annotations
 
-import errno
 import shutil
 from contextlib import contextmanager
 from pathlib import Path
 
-from fine_tune.errors import UserError
-
-# safetensors' and tokenizers' Rust writers drop the errno: only the OS's words are left
-_NO_SPACE_WORDS = ("No space left on device", "Disk quota exceeded")
-
-
-def is_no_space(err: BaseException) -> bool:
-    """Whether `err` is the OS saying the disk (or the user's quota) is full."""
-    if isinstance(err, OSError) and err.errno in (errno.ENOSPC, errno.EDQUOT):
-        return True
-    return any(words in str(err) for words in _NO_SPACE_WORDS)
+from fine_tune.errors import UserError, is_no_space, no_space_line  # noqa: F401  (re-exported)
 
 
 def human(size: float) -> str:
@@ -42,12 +31,6 @@ def free_bytes(folder: Path) -> int:
     while not folder.exists() and folder != folder.parent:
         folder = folder.parent
     return shutil.disk_usage(folder).free
-
-
-def no_space_line(where: str) -> str:
-    """The one line for a full disk; `where` says which disk and what was being written."""
-    return (f"no space left on the disk{where}: free some space and rerun the same command; files written "
-            "before are kept and finished stages are reused")
 
 
 def no_space_message(folder: Path, what: str, needed: int | None = None) -> str:

@@ -15,6 +15,7 @@ def _state():
     without it, accelerate takes a CPU group of processes for one process, each rank takes the
     single-process paths, and they wait on each other forever (tried: the two-process job hung)."""
     import torch
+
     from accelerate import PartialState
 
     return PartialState(cpu=not torch.cuda.is_available())

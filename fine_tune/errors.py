@@ -10,11 +10,11 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import errno
 import re
 import sys
 
 from hydra.errors import ConfigCompositionException, MissingConfigException, OverrideParseException
-from fine_tune.config import conf_dir
 from omegaconf.errors import (
     ConfigAttributeError,
     ConfigKeyError,
@@ -22,6 +22,8 @@ from omegaconf.errors import (
     OmegaConfBaseException,
     ValidationError,
 )
+
+from fine_tune.config import conf_dir
 
 KEY_ERRORS = (ConfigKeyError, ConfigAttributeError)
 
@@ -94,6 +96,23 @@ def _omegaconf(err: OmegaConfBaseException) -> str:
     return where + _first_line(msg)
 
 
+# safetensors' and tokenizers' Rust writers drop the errno: only the OS's words are left
+_NO_SPACE_WORDS = ("No space left on device", "Disk quota exceeded")
+
+
+def is_no_space(err: BaseException) -> bool:
+    """Whether `err` is the OS saying the disk (or the user's quota) is full."""
+    if isinstance(err, OSError) and err.errno in (errno.ENOSPC, errno.EDQUOT):
+        return True
+    return any(words in str(err) for words in _NO_SPACE_WORDS)
+
+
+def no_space_line(where: str) -> str:
+    """The one line for a full disk; `where` says which disk and what was being written."""
+    return (f"no space left on the disk{where}: free some space and rerun the same command; files written "
+            "before are kept and finished stages are reused")
+
+
 def describe(err: BaseException) -> str | None:
     """A one-line message for a user mistake, or None for a bug (keep the traceback)."""
     if isinstance(err, UserError):
@@ -111,8 +130,6 @@ def describe(err: BaseException) -> str | None:
         cause = cause.__cause__ or cause.__context__
     if isinstance(err, ConfigCompositionException):
         return _first_line(str(err))
-    from fine_tune.disk import is_no_space, no_space_line
-
     if is_no_space(err):  # a write no fine_tune.disk.writing block wrapped: still one line, not a traceback
         return no_space_line(f" writing '{err.filename}'" if getattr(err, "filename", None) else "")
     if isinstance(err, PermissionError) or (isinstance(err, OSError) and err.filename):

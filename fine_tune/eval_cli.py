@@ -21,7 +21,10 @@ from pathlib import Path
 
 from omegaconf import OmegaConf
 
+from fine_tune.config import Config, conf_dir, register_configs
+from fine_tune.config_ranges import check_config
 from fine_tune.errors import UserError, exit_on_error
+from fine_tune.report import eval_lines
 from fine_tune.run_folder import RunFolder
 
 EDITABLE = ("eval.", "logger.")
@@ -33,7 +36,6 @@ def load_run_config(run_dir: Path, overrides: list[str]):
     Raises:
         UserError: not a run folder, an override outside eval.*/logger.*, or a bad key/value.
     """
-    from fine_tune.config import Config, register_configs
 
     register_configs()
     folder = RunFolder(run_dir)
@@ -58,7 +60,6 @@ def load_run_config(run_dir: Path, overrides: list[str]):
 
 def _logger_option(option: str):
     """conf/logger/<option>.yaml's settings (its defaults list is the schema the run's config already has)."""
-    from fine_tune.config import conf_dir
 
     folder = conf_dir() / "logger"
     options = sorted(p.stem for p in folder.glob("*.yaml"))
@@ -78,6 +79,8 @@ def reevaluate(run_dir: Path, overrides: list[str]) -> dict:
     if metrics.get("status") != "finished":
         raise UserError(f"{run_dir} has status '{metrics.get('status')}': only a finished run can be evaluated "
                         "(run its command again to finish it)")
+    check_config(cfg)  # the same single check as fine-tune's: eval.max_prompts=0 answers here
+    # heavy: these load torch and TRL, only once the folder and the overrides check out
     from fine_tune.data.pipeline import load_splits
     from fine_tune.evaluation.generations import generations_for
     from fine_tune.evaluation.suite import record
@@ -112,7 +115,6 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("overrides", nargs="*", help="eval.*/logger.* settings, e.g. eval.baseline=reference")
     args = parser.parse_args(argv)
     results = exit_on_error("fine-tune-eval", lambda: reevaluate(args.run_dir, args.overrides))
-    from fine_tune.report import eval_lines
 
     for line in eval_lines(results):
         print(line)

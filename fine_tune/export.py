@@ -22,9 +22,12 @@ import re
 import shutil
 from pathlib import Path
 
+from fine_tune.backends import activate, unsloth_missing
+from fine_tune.config import ModelConfig
 from fine_tune.errors import UserError, exit_on_error
 from fine_tune.outputs import write_folder_atomic
 from fine_tune.run_folder import RunFolder
+from fine_tune.stages.chain import apply_saved
 
 
 def _stage_folders(run_dir: Path, metrics: dict) -> list[Path]:
@@ -48,9 +51,7 @@ def load_run_model(run_dir: Path, with_stages: bool = True):
     """
     from omegaconf import OmegaConf
 
-    from fine_tune.config import ModelConfig
-    from fine_tune.models.load import load_model
-    from fine_tune.stages.chain import apply_saved
+    from fine_tune.models.load import load_model  # heavy: transformers; a wrong folder answers before it loads
 
     folder = RunFolder(run_dir)
     missing = folder.missing(folder.manifest, folder.metrics, folder.config)
@@ -90,7 +91,6 @@ def export(run_dir: Path, out: Path | None = None, gguf: str | None = None) -> P
 
 
 def _activate_unsloth() -> None:
-    from fine_tune.backends import activate, unsloth_missing
 
     missing = unsloth_missing()
     if missing:

@@ -22,6 +22,8 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
+from fine_tune.disk import writing
+
 TRACKED_PACKAGES = (
     "torch", "transformers", "tokenizers", "datasets", "accelerate", "peft", "trl",
     "hydra-core", "omegaconf", "wandb", "deepeval", "datasketch", "unsloth",
@@ -40,7 +42,6 @@ def write_text_atomic(path: Path, text: str) -> None:
 
 def write_bytes_atomic(path: Path, data: bytes) -> None:
     """Write `data` to a temporary file beside `path`, flush it, then rename it over `path`."""
-    from fine_tune.disk import writing
 
     with writing(path.parent, path.name, len(data)):  # a full disk: one line, and the old file stays
         path.parent.mkdir(parents=True, exist_ok=True)

@@ -13,6 +13,9 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
+from fine_tune.outputs import write_json_atomic
+from fine_tune.run_status import live_status
+
 # Where each part of a run lives, and what it holds: the README's Outputs table.
 LAYOUT = {
     ".hydra/": "the config snapshot: `config.yaml`, `overrides.yaml`, `hydra.yaml`",
@@ -100,18 +103,15 @@ class RunFolder:
         return json.loads(self.metrics.read_text(encoding="utf-8"))
 
     def write_metrics(self, metrics: dict) -> None:
-        from fine_tune.outputs import write_json_atomic
 
         write_json_atomic(self.metrics, metrics)
 
     def write_manifest(self, manifest: dict) -> None:
-        from fine_tune.outputs import write_json_atomic
 
         write_json_atomic(self.manifest, manifest)
 
     def status(self, metrics: dict | None) -> tuple[str, str | None] | None:
         """Running or killed (fine_tune.run_status) when metrics.json cannot say; else None."""
-        from fine_tune.run_status import live_status
 
         return live_status(self.root, metrics)
 

@@ -20,6 +20,8 @@ import time
 from contextlib import contextmanager
 from pathlib import Path
 
+from fine_tune.outputs import write_json_atomic
+
 PROCESS = "process.json"
 HEARTBEAT_S = 30.0
 STALE_AFTER_S = 3 * HEARTBEAT_S  # a missed beat or two is a busy machine, not a dead run
@@ -28,7 +30,6 @@ STALE_AFTER_S = 3 * HEARTBEAT_S  # a missed beat or two is a busy machine, not a
 @contextmanager
 def heartbeat(run_dir: Path, interval: float = HEARTBEAT_S):
     """Mark `run_dir` as worked on by this process for the block (see the module docstring)."""
-    from fine_tune.outputs import write_json_atomic
 
     path = Path(run_dir) / PROCESS
     record = {"pid": os.getpid(), "host": socket.gethostname(), "started": time.time()}

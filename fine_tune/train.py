@@ -19,13 +19,15 @@ from omegaconf import DictConfig, OmegaConf
 
 from fine_tune import jobs
 from fine_tune.backends import resolve_backend
-from fine_tune.distributed import is_main
+from fine_tune.chat import answer_instruction, prompts_that_ask_already
+from fine_tune.config import METHODS
 from fine_tune.data.pipeline import load_splits
 from fine_tune.data.preferences import preference_rows
 from fine_tune.data.report import write_report
+from fine_tune.disk import check_space, stage_bytes, writing
+from fine_tune.distributed import is_main
 from fine_tune.errors import UserError, describe
 from fine_tune.evaluation.accuracy import checker_accuracy
-from fine_tune.chat import answer_instruction, prompts_that_ask_already
 from fine_tune.evaluation.generations import Decoding, generations_for, reference_budget, shared_path
 from fine_tune.evaluation.sampling import eval_rows, loss_rows
 from fine_tune.evaluation.suite import EvalTarget, evaluate, record, summary_metrics
@@ -34,12 +36,17 @@ from fine_tune.outputs import build_manifest
 from fine_tune.report import print_summary
 from fine_tune.run_folder import RunFolder
 from fine_tune.run_status import heartbeat
-from fine_tune.config_ranges import check_lora_settings
-from fine_tune.stage_names import requested_stages
-from fine_tune.disk import check_space, stage_bytes, writing
-from fine_tune.stages import RUNNERS, check_available, check_trl_args, max_length, response_format, save_and_merge
-from fine_tune.stages.chain import (adopted_from, apply_saved, finished_metrics, last_checkpoint, mark_done,
-                                    stage_dir, stage_keys, stage_lock)
+from fine_tune.stages import check_available, check_trl_args, max_length, response_format, runner, save_and_merge
+from fine_tune.stages.chain import (
+    adopted_from,
+    apply_saved,
+    finished_metrics,
+    last_checkpoint,
+    mark_done,
+    stage_dir,
+    stage_keys,
+    stage_lock,
+)
 from fine_tune.stages.common import StageContext
 from fine_tune.stages.guard import StageUnstable
 from fine_tune.tracking import NoTracker, log_reused_job, make_tracker, stage_summary, sweep_group
@@ -78,8 +85,8 @@ class Run:
     def setup(self) -> None:
         """Every cheap check, then the data, the model, the manifest and the tracker."""
         cfg = self.cfg
-        check_available(self.stages, requested_stages(HydraConfig.get().overrides.task))  # before anything loads
-        check_lora_settings(cfg)
+        # the config passed check_config before this module loaded; what remains needs TRL's classes
+        check_available(self.stages)
         check_trl_args(cfg)
         self.backend = resolve_backend(cfg.backend.name)
         self.source = resolve_source(cfg.model, cfg.cache_dir)  # a bad model.path fails before data work
@@ -167,7 +174,7 @@ class Run:
         self.tracker.start_stage(name, index)
         try:
             with writing(folder, f"stage {name}'s checkpoint", needed):
-                trainer, metrics["stages"][name] = RUNNERS[name](ctx, self.model, self.tokenizer)
+                trainer, metrics["stages"][name] = runner(name)(ctx, self.model, self.tokenizer)
             metrics["stages"][name]["wandb_run_id"] = self.tracker.run_id  # a later job reusing the stage names it
         except StageUnstable as err:
             metrics["stages"][name] = {**err.metrics, "unstable": err.reason}
@@ -267,7 +274,7 @@ def check_sizes(cfg: DictConfig, splits) -> None:
     if len(splits.train) < batch:
         raise UserError(f"{len(splits.train)} train rows are fewer than one batch of {batch}: add rows, or set "
                         f"model.per_device_train_batch_size={len(splits.train)} or lower")
-    if "dpo" in cfg.method:  # pairs the data cannot make (or that are all equal) end the run here, not at stage 2
+    if any(METHODS[name].needs_pairs for name in cfg.method):  # pairs the data cannot make (or that are all equal) end the run here, not at stage 2
         preference_rows(splits.train, cfg.seed, "train")
 
 

@@ -45,6 +45,7 @@ def run_in_process(command: str, args: list[str], monkeypatch) -> tuple[int, str
     import io
     import logging
     import sys
+
     import tomllib
 
     scripts = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["scripts"]

@@ -26,8 +26,8 @@ from pathlib import Path
 
 import pytest
 import torch
-
 from conftest import REPO, compose
+
 from fine_tune import backends
 from fine_tune.errors import UserError
 

@@ -13,7 +13,6 @@ import json
 from pathlib import Path
 
 import pytest
-
 from conftest import run_in_process
 
 FT, DATA, EVAL, CMP, EXPORT, BASE = ("fine-tune", "fine-tune-data", "fine-tune-eval", "fine-tune-compare",
@@ -98,6 +97,9 @@ CASES = [
     ("debug-steps-zero", FT, ["debug.max_steps=0"], ["debug.max_steps=0", "at least 1"]),
     ("stage-steps-zero", FT, ["method.sft_cot.max_steps=0"], ["method.sft_cot.max_steps=0", "-1 (whole epochs)"]),
     ("dpo-beta-zero", FT, ["method.dpo.beta=0"], ["method.dpo.beta=0.0", "positive"]),
+    ("seed-negative", FT, ["seed=-1"], ["seed=-1", "2**32"]),
+    ("objective-unknown", FT, ["objective=tuned.acuracy"], ["objective=tuned.acuracy", "did you mean 'tuned.accuracy'"]),
+    ("claims-unknown", FT, ["claims=no_such_claims"], ["no claims file 'no_such_claims'", "reference_study"]),
     ("max-new-tokens-zero", FT, ["eval.max_new_tokens=0"], ["eval.max_new_tokens=0", "at least 1"]),
     ("max-prompts-zero", FT, ["eval.max_prompts=0"], ["eval.max_prompts"]),
     ("max-loss-rows-zero", FT, ["eval.max_loss_rows=0"], ["eval.max_loss_rows"]),

@@ -7,8 +7,14 @@ import json
 import pytest
 from omegaconf import OmegaConf
 
-from fine_tune.chat import (BUILTIN_INSTRUCTION, answer_instruction, conversation, full_text, prompt_text,
-                             prompts_that_ask_already)
+from fine_tune.chat import (
+    BUILTIN_INSTRUCTION,
+    answer_instruction,
+    conversation,
+    full_text,
+    prompt_text,
+    prompts_that_ask_already,
+)
 from fine_tune.config import ModelConfig
 from fine_tune.errors import UserError
 from fine_tune.evaluation.judge_cache import CachedCompletions, JudgmentCache
@@ -20,10 +26,8 @@ from fine_tune.models.tokenizer import train_tokenizer
 @pytest.fixture(scope="module")
 def base_model(tmp_path_factory):
     """A random-weight Llama saved with a tokenizer that has no chat template, as base checkpoints ship."""
-    from transformers import LlamaConfig, LlamaForCausalLM
-
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
-    from transformers import PreTrainedTokenizerFast
+    from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
 
     folder = tmp_path_factory.mktemp("base")
     bpe = Tokenizer(models.BPE())

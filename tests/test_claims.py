@@ -13,7 +13,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 import yaml
-
 from scipy.stats import ttest_1samp
 
 from fine_tune.compare.claim_spec import load_claims, resolve

@@ -17,11 +17,11 @@ from pathlib import Path
 
 import pytest
 import yaml
+from wandb_offline import run_contents
 
 from fine_tune.compare.cli import compare, main
 from fine_tune.compare.collect import load_sweep, wandb_group
 from fine_tune.compare.publish import resolve_mode
-from wandb_offline import run_contents
 
 REPO = Path(__file__).resolve().parent.parent
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"

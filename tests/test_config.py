@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+import re
+
 import os
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+from conftest import REPO, compose
 from omegaconf import OmegaConf
 
-from conftest import REPO, compose
 from fine_tune.errors import UserError, describe
 
 CONF = REPO / "conf"
@@ -246,7 +248,7 @@ def _unread_keys(source: str) -> list[str]:
                     walk(arg, path)
 
     walk(schema.Config, "")
-    for name, cls in schema.METHOD_SCHEMAS.items():
+    for name, cls in ((n, m.schema) for n, m in schema.METHODS.items()):
         walk(cls, f"method.{name}")
     return unread
 
@@ -303,3 +305,17 @@ def test_trl_args_reach_the_trainer_and_a_misspelt_one_names_the_nearest(tmp_pat
             "max_grad_norm") in stderr
     status, stderr = run_in_process("fine-tune", [*base, "method.sft.trl_args.packing=true"], monkeypatch)
     assert status == 2 and "add it with a leading +, e.g. +method.sft.trl_args.packing=<value>" in stderr
+
+
+def test_the_method_table_is_the_one_place_a_method_is_named():
+    """Each row: a YAML file of the same name, a runner that imports, a TRL config class that exists."""
+    import trl
+
+    from fine_tune.config import METHODS, conf_dir
+    from fine_tune.stages import runner
+
+    assert sorted(METHODS) == sorted(p.stem for p in (conf_dir() / "method").glob("*.yaml"))
+    for name, method in METHODS.items():
+        assert callable(runner(name)) and isinstance(getattr(trl, method.trl_config), type), name
+        extends = re.search(r"/schema/method/(\w+)@_here_", (conf_dir() / "method" / f"{name}.yaml").read_text())
+        assert extends and METHODS[extends.group(1)].schema is method.schema, name

@@ -8,6 +8,7 @@ import subprocess
 import sys
 
 from conftest import REPO, compose, shared_data
+
 from fine_tune.data.pipeline import load_splits
 
 
@@ -64,11 +65,12 @@ def test_fine_tune_data_bad_path_is_one_line(tmp_path):
 def test_a_max_samples_below_one_is_an_error_not_a_slice():
     import pytest
 
+    from fine_tune.config_ranges import check_config
     from fine_tune.errors import UserError
 
     for bad in (0, -5):  # [:-5] would train on all rows but the last five; [:0] on none
-        with pytest.raises(UserError, match=rf"data.max_samples must be at least 1, not {bad}"):
-            load_splits(compose(["data=raw", f"data.max_samples={bad}"]).data, show_progress=False)
+        with pytest.raises(UserError, match=rf"data.max_samples={bad}: must be at least 1"):
+            check_config(compose(["data=raw", f"data.max_samples={bad}"]))
 
 
 def test_preference_pairs_that_prefer_nothing_are_an_error():

@@ -15,9 +15,9 @@ import subprocess
 from pathlib import Path
 
 import pytest
+from conftest import run_in_process
 from omegaconf import OmegaConf
 
-from conftest import run_in_process
 from fine_tune import disk, outputs, tracking
 from fine_tune.errors import UserError, describe
 

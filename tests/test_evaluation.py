@@ -5,12 +5,11 @@ from __future__ import annotations
 import socket
 
 import pytest
-
 from conftest import compose, shared_data
 from judge_server import JudgeServer
 
-from fine_tune.config import JudgeConfig, JudgeKind
 from fine_tune.answers import is_correct
+from fine_tune.config import JudgeConfig, JudgeKind
 from fine_tune.data.embedded import build_world
 from fine_tune.data.sources import load_rows
 from fine_tune.errors import UserError
@@ -26,11 +25,10 @@ from fine_tune.evaluation.winrate import judge_pairs, summarize
 @pytest.fixture(scope="module")
 def tiny(cache_dir):
     """The smoke tiny model (built once per session) and its folder."""
+    from omegaconf import OmegaConf
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     from fine_tune.models.tiny import tiny_model_dir
-
-    from omegaconf import OmegaConf
 
     folder = tiny_model_dir(OmegaConf.to_object(compose(["debug=smoke"]).model.tiny), cache_dir)
     return AutoModelForCausalLM.from_pretrained(folder), AutoTokenizer.from_pretrained(folder), folder

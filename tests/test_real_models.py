@@ -22,9 +22,9 @@ import sys
 from pathlib import Path
 
 import pytest
+from conftest import REPO, shared_data
 from omegaconf import OmegaConf
 
-from conftest import REPO, shared_data
 from fine_tune.chat import BUILTIN_INSTRUCTION
 from fine_tune.config import ModelConfig
 from fine_tune.data.sources import load_rows

@@ -11,7 +11,6 @@ import shutil
 from pathlib import Path
 
 import pytest
-
 from conftest import run_in_process
 
 SMOKE = ["debug=smoke", "method=sft", "method.sft.save_steps=2", "eval.enabled=false"]
@@ -149,6 +148,7 @@ def test_the_readme_layout_is_run_folder_s_and_a_finished_run_holds_nothing_outs
     import re
 
     from conftest import REPO
+
     from fine_tune.run_folder import LAYOUT, layout_table
 
     assert layout_table() in (REPO / "README.md").read_text()

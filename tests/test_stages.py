@@ -12,9 +12,8 @@ from pathlib import Path
 
 import pytest
 import torch
-from safetensors.torch import load_file
-
 from conftest import REPO, shared_data
+from safetensors.torch import load_file
 
 
 def cli(run_dir: Path, cache: Path, *overrides: str, check: bool = True, module: str = "fine_tune"):

@@ -13,9 +13,9 @@ from scipy.stats import binomtest
 
 from fine_tune.data.embedded import build_world, cot_response
 from fine_tune.evaluation.accuracy import checker_accuracy, constant_floor
-from fine_tune.evaluation.sampling import eval_rows
 from fine_tune.evaluation.judges import TIE, VerifiableJudge
 from fine_tune.evaluation.reasoning import reasoning_measures, step_checks
+from fine_tune.evaluation.sampling import eval_rows
 from fine_tune.evaluation.stats import detectable_difference, discordant, holm, mcnemar, paired_bootstrap, wilson
 from fine_tune.evaluation.winrate import judge_pairs, summarize
 

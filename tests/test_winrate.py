@@ -6,7 +6,7 @@ import random
 
 import pytest
 
-from fine_tune.evaluation.judges import A, B, INVALID, TIE, Judgment, LLMJudge, VerifiableJudge
+from fine_tune.evaluation.judges import INVALID, TIE, A, B, Judgment, LLMJudge, VerifiableJudge
 from fine_tune.evaluation.winrate import judge_pairs, summarize
 
 ROW = {"id": "r1", "prompt": "What is 2 + 3?", "check": {"kind": "number", "value": "5"}}

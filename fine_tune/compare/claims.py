@@ -29,8 +29,16 @@ from fine_tune.compare.claim_spec import DEFAULT_BUDGET, CellSpec, ClaimSpec, Ex
 from fine_tune.compare.paired import PromptResults, is_reference, reference_for
 from fine_tune.evaluation.judges import VerifiableJudge
 from fine_tune.evaluation.reasoning import MULTI_STEP
-from fine_tune.evaluation.stats import (Z_POWER, detectable_difference, holm, mcnemar, paired_bootstrap, paired_t,
-                                        t_detectable_difference, tost)
+from fine_tune.evaluation.stats import (
+    Z_POWER,
+    detectable_difference,
+    holm,
+    mcnemar,
+    paired_bootstrap,
+    paired_t,
+    t_detectable_difference,
+    tost,
+)
 from fine_tune.evaluation.winrate import judge_pairs
 
 ALPHA = 0.05

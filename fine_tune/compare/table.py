@@ -14,6 +14,7 @@ import math
 from typing import Any
 
 from fine_tune.compare.collect import Job, dig
+from fine_tune.config import METHODS, LossKind
 from fine_tune.evaluation.reasoning import MULTI_STEP
 from fine_tune.run_folder import RunFolder
 
@@ -59,8 +60,6 @@ RAW_FIELDS = [
     "wall_time_s", "status", "reason",
 ]
 
-# The stage kinds whose losses are comparable with one another (fine_tune.stages' trainers)
-LOSS_KINDS = {"sft": "sft", "sft_cot": "sft", "thinking": "sft", "dpo": "dpo", "grpo": "grpo"}
 
 
 def number(value: Any) -> float | int | None:
@@ -183,11 +182,11 @@ def raw_row(job: Job) -> dict[str, Any]:
 
 def _stage_losses(stages: dict) -> dict[str, float | None]:
     """The final train loss of the last stage of each kind (sft_train_loss, dpo_train_loss, grpo_train_loss)."""
-    losses: dict[str, float | None] = {f"{kind}_train_loss": None for kind in set(LOSS_KINDS.values())}
+    losses: dict[str, float | None] = {f"{kind.value}_train_loss": None for kind in LossKind}
     for name, stage in stages.items():  # in chain order: a later stage of the same kind wins
-        kind = LOSS_KINDS.get(str(name))
-        if kind and number(dig(stage, "final_train_loss")) is not None:
-            losses[f"{kind}_train_loss"] = stage["final_train_loss"]
+        method = METHODS.get(str(name))
+        if method and number(dig(stage, "final_train_loss")) is not None:
+            losses[f"{method.loss.value}_train_loss"] = stage["final_train_loss"]
     return losses
 
 

@@ -31,7 +31,7 @@ log = logging.getLogger(__name__)
 ROW_KEYS = ("id", "skill", "prompt", "answer", "cot", "check", "defect", "source_id", "split")
 DEFECTS = ("exact_duplicate", "near_duplicate", "wrong_answer", "truncated", "garbled", "contamination")
 # Shares of the raw set, at rates reported for real scraped and synthetic instruction
-# data (the sources are in the README, "Raw data"): ~10% of sequences repeated (Lee et al.
+# data (the sources are in docs/data.md, "Raw data"): ~10% of sequences repeated (Lee et al.
 # 2022), wrong answers common in generated sets (AlpacaDataCleaned; AlpaGasus kept 9k of
 # Alpaca's 52k), empty/cut responses and control characters (AlpacaDataCleaned).
 DEFECT_RATES = {"exact_duplicate": 0.10, "near_duplicate": 0.10, "wrong_answer": 0.15, "truncated": 0.05,

@@ -19,12 +19,12 @@ from pathlib import Path
 
 from omegaconf import OmegaConf
 
+from fine_tune.config import OnError
 from fine_tune.data.curation import Curated, curate
 from fine_tune.data.curation.decontaminate import contaminated_eval_ids
 from fine_tune.data.embedded import build_world, stratified_split
 from fine_tune.data.schema import canonical
 from fine_tune.data.sources import load_rows
-from fine_tune.config import OnError
 from fine_tune.errors import UserError
 from fine_tune.outputs import content_key, fingerprint, write_text_atomic
 
@@ -93,14 +93,10 @@ def _curated(source: _Source, data_cfg, cache_dir: str | None, show_progress: bo
 
 
 def _resize(train: list[dict], data_cfg) -> list[dict]:
+    # both in range: fine_tune.config_ranges.check_config ran before (data.max_samples=-5 would slice rows off)
     if data_cfg.fraction is not None:
-        if not 0 < data_cfg.fraction <= 1:
-            raise UserError(f"data.fraction must be in (0, 1], not {data_cfg.fraction}")
         train = train[: max(1, round(len(train) * data_cfg.fraction))]
     if data_cfg.max_samples is not None:
-        if data_cfg.max_samples < 1:  # a slice would silently keep all rows but the last few (or none)
-            raise UserError(f"data.max_samples must be at least 1, not {data_cfg.max_samples}: "
-                            "give a number of train rows, or null for all of them")
         train = train[: data_cfg.max_samples]
     return train
 

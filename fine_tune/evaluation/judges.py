@@ -110,6 +110,6 @@ def make_judge(judge_cfg, client=None):
     kind = JudgeKind(judge_cfg.kind).value
     if kind == "verifiable":
         return VerifiableJudge()
-    from fine_tune.evaluation.judge_clients import make_client
+    from fine_tune.evaluation.judge_clients import make_client  # heavy: openai and a judge model, only for an llm judge
 
     return LLMJudge(client or make_client(judge_cfg))

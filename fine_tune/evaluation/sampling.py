@@ -12,7 +12,6 @@ import math
 from collections import defaultdict
 
 from fine_tune.data.embedded import stable_hash
-from fine_tune.errors import UserError
 
 
 def stratified_sample(rows: list[dict], cap: int | None) -> list[dict]:
@@ -42,19 +41,11 @@ def stratified_sample(rows: list[dict], cap: int | None) -> list[dict]:
     return [r for r in rows if r["id"] in chosen]
 
 
-def _cap(eval_cfg, key: str) -> int | None:
-    """eval.<key>: None (every row) or a positive count; 0 would read as "no cap" and silently score everything."""
-    value = getattr(eval_cfg, key)
-    if value is not None and value < 1:
-        raise UserError(f"eval.{key}={value}: give a number of rows of at least 1, or null for every eval row")
-    return value
-
-
 def eval_rows(rows: list[dict], eval_cfg) -> list[dict]:
     """The prompts generations are made for: every eval row, or eval.max_prompts of them."""
-    return stratified_sample(rows, _cap(eval_cfg, "max_prompts"))
+    return stratified_sample(rows, eval_cfg.max_prompts)
 
 
 def loss_rows(rows: list[dict], eval_cfg) -> list[dict]:
     """The rows the held-out loss and the trainers' evaluation read: all, or eval.max_loss_rows of them."""
-    return stratified_sample(rows, _cap(eval_cfg, "max_loss_rows"))
+    return stratified_sample(rows, eval_cfg.max_loss_rows)

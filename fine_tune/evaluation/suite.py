@@ -71,6 +71,7 @@ def evaluate(eval_cfg, target: EvalTarget, stages: dict, base_records: list[dict
     judge_kind = JudgeKind(eval_cfg.judge.kind).value
     client = None
     if judge_kind == "llm" and (eval_cfg.baseline or eval_cfg.deepeval):
+        # heavy: openai and a judge model, only for an llm judge
         from fine_tune.evaluation.judge_clients import make_client
 
         client = make_client(eval_cfg.judge)

@@ -17,7 +17,7 @@ from __future__ import annotations
 import numpy as np
 
 from fine_tune.answers import extract_answer
-from fine_tune.evaluation.judges import A, B, INVALID, TIE
+from fine_tune.evaluation.judges import INVALID, TIE, A, B
 
 _TUNED_FIRST = {A: "win", B: "loss", TIE: "tie"}
 _TUNED_SECOND = {B: "win", A: "loss", TIE: "tie"}

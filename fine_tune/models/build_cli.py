@@ -17,7 +17,9 @@ import argparse
 import json
 import shutil
 
+from fine_tune.config import conf_dir, register_configs
 from fine_tune.errors import UserError, exit_on_error
+from fine_tune.models.tiny import MARKER, SHIPPED, tiny_model_dir
 
 PROG = "fine-tune-base"
 
@@ -26,8 +28,6 @@ def _spec(overrides: list[str]):
     from hydra import compose, initialize_config_dir
     from omegaconf import OmegaConf
 
-    from fine_tune.config import conf_dir
-    from fine_tune.config import register_configs
 
     bad = [o for o in overrides if not o.startswith("model.tiny.") or "=" not in o]
     if bad:
@@ -40,7 +40,6 @@ def _spec(overrides: list[str]):
 
 def build_base(overrides: list[str], rebuild: bool, ship: bool) -> dict:
     """Build (or find) the base the overrides describe; with `ship`, copy it into the package."""
-    from fine_tune.models.tiny import MARKER, SHIPPED, tiny_model_dir
 
     spec, cache_dir = _spec(overrides)
     folder = tiny_model_dir(spec, cache_dir, rebuild=rebuild)

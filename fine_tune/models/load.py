@@ -10,9 +10,11 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
+from fine_tune.backends import load_unsloth
 from fine_tune.config import Dtype
 from fine_tune.errors import UserError
 from fine_tune.models.templates import apply_chat_template
+from fine_tune.models.tiny import tiny_model_dir
 
 log = logging.getLogger(__name__)
 
@@ -29,7 +31,6 @@ def resolve_source(model_cfg, cache_dir: str) -> str:
     if model_cfg.name:
         return str(model_cfg.name)
     if model_cfg.tiny is not None:
-        from fine_tune.models.tiny import tiny_model_dir
 
         return str(tiny_model_dir(_tiny_spec(model_cfg), cache_dir))
     raise UserError("no model given: set model.path=<folder>, model.name=<hub id>, or use model=tiny")
@@ -72,7 +73,6 @@ def load_model(source: str, model_cfg, cache_dir: str, backend: str = "hf", max_
         max_seq_length: the longest sequence the stages train on (Unsloth needs it up front).
     """
     if backend == "unsloth":
-        from fine_tune.backends import load_unsloth
 
         return load_unsloth(source, model_cfg, max_seq_length)
     try:
@@ -81,7 +81,6 @@ def load_model(source: str, model_cfg, cache_dir: str, backend: str = "hf", max_
         raise
     except Exception as err:  # noqa: BLE001 - safetensors, OSError, ValueError...: all mean "cannot load"
         if model_cfg.path is None and model_cfg.name is None and model_cfg.tiny is not None:
-            from fine_tune.models.tiny import tiny_model_dir
 
             log.warning("the cached tiny model failed to load (%s); rebuilding it", err)
             return _load(str(tiny_model_dir(_tiny_spec(model_cfg), cache_dir, rebuild=True)), model_cfg)

@@ -26,6 +26,7 @@ import tempfile
 from pathlib import Path
 
 from fine_tune.config import TinyModelConfig
+from fine_tune.data.embedded import build_corpus
 from fine_tune.distributed import barrier, is_main, world_size
 from fine_tune.outputs import content_key, file_lock, write_folder_atomic
 
@@ -125,8 +126,7 @@ def build(spec: TinyModelConfig, out: Path, snapshots: dict[int, Path] | None = 
     import torch
     from transformers import LlamaConfig, LlamaForCausalLM
 
-    from fine_tune.data.embedded import build_corpus
-    from fine_tune.models.tokenizer import train_tokenizer
+    from fine_tune.models.tokenizer import train_tokenizer  # heavy: transformers, only when a base is built
 
     corpus = build_corpus(seed=spec.seed, size=spec.corpus_size)
     tokenizer = train_tokenizer(corpus[:TOKENIZER_DOCUMENTS], spec.vocab_size)

@@ -1,4 +1,4 @@
-"""The method stages, dispatched through a plain dict: stage name -> function.
+"""The method stages, dispatched through the method table (fine_tune.config.METHODS): name -> runner.
 
 A stage function takes (StageContext, model, tokenizer) and returns
 (trainer, metrics). Stages run in the order `method=[...]` lists them; after
@@ -9,19 +9,20 @@ top of everything before it.
 
 from __future__ import annotations
 
+import importlib
 import shutil
 from pathlib import Path
 
-from fine_tune.config import Response
+from fine_tune.config import METHODS, Response
 from fine_tune.distributed import barrier, is_main
 from fine_tune.errors import UserError
 from fine_tune.outputs import write_folder_atomic
-from fine_tune.stage_names import check_repeats
-from fine_tune.stages.dpo import run_dpo
-from fine_tune.stages.grpo import run_grpo
-from fine_tune.stages.sft import run_sft
 
-RUNNERS = {"sft": run_sft, "sft_cot": run_sft, "thinking": run_sft, "dpo": run_dpo, "grpo": run_grpo}
+
+def runner(name: str):
+    """The function that trains method `name`: its row's `module:function`, imported on first use."""
+    module, function = METHODS[name].runner.split(":")
+    return getattr(importlib.import_module(module), function)
 
 
 def response_format(cfg) -> str:
@@ -39,19 +40,19 @@ def max_length(cfg) -> int:
     return max(int(cfg.method[name].max_length) for name in cfg.method)
 
 
-def check_available(stages: list[str], requested: list[str] | None = None) -> None:
-    """Every stage has a runner, and none is named twice by mistake."""
-    check_repeats(requested)
+def check_available(stages: list[str]) -> None:
+    """Every stage is a row of the method table."""
     for name in stages:
-        if name not in RUNNERS:
-            raise UserError(f"method '{name}' has no stage runner; known: {', '.join(RUNNERS)}")
+        if name not in METHODS:
+            raise UserError(f"method '{name}' is not in the method table (fine_tune.config.METHODS); known: "
+                            f"{', '.join(METHODS)}")
 
 
 def trl_config_class(name: str):
     """The TRL config class stage `name` trains with."""
-    from trl import DPOConfig, GRPOConfig, SFTConfig
+    import trl  # heavy: TRL, only for the checks and stages that need its classes
 
-    return {"dpo": DPOConfig, "grpo": GRPOConfig}.get(name, SFTConfig)
+    return getattr(trl, METHODS[name].trl_config)
 
 
 def check_trl_args(cfg) -> None:

@@ -13,9 +13,14 @@ import torch
 from omegaconf import DictConfig, OmegaConf
 from transformers import EarlyStoppingCallback, TrainerCallback
 
+from fine_tune.backends import unsloth_lora
 from fine_tune.budget import StageBudget, stage_budget
-from fine_tune.config import Finetune, LRScheduler, StageConfig
+from fine_tune.chat import answer_instruction
+from fine_tune.config import METHODS, Finetune, LossKind, LRScheduler, StageConfig
 from fine_tune.data.pipeline import Splits
+from fine_tune.errors import UserError
+from fine_tune.evaluation.sampling import loss_rows
+from fine_tune.stages.guard import StabilityGuard
 
 
 @dataclass
@@ -37,10 +42,9 @@ class StageContext:
 
     def callbacks(self):
         """Callbacks every stage's trainer gets: the first-step clock and the stability guard."""
-        from fine_tune.stages.guard import StabilityGuard
 
         return FirstStepClock(), StabilityGuard(self.cfg.stability, self.cfg.debug.inject_nan_at_step,
-                                                loss_spikes=self.name != "grpo")
+                                                loss_spikes=METHODS[self.name].loss is not LossKind.grpo)
 
     @property
     def learning_rate(self) -> float:
@@ -57,13 +61,11 @@ class StageContext:
     @property
     def instruction(self) -> str | None:
         """The sentence data.answer_instruction appends to every prompt (fine_tune.chat), or None."""
-        from fine_tune.chat import answer_instruction
 
         return answer_instruction(self.cfg.data.answer_instruction)
 
     def rows(self, split: str) -> list[dict]:
         """The split's rows; the eval split cut to eval.max_loss_rows for the trainers' own evaluation."""
-        from fine_tune.evaluation.sampling import loss_rows
 
         rows = getattr(self.splits, split)
         return loss_rows(rows, self.cfg.eval) if split == "eval" else rows
@@ -148,7 +150,6 @@ def check_target_modules(ctx: StageContext, model) -> None:
     Raises:
         UserError: naming the modules it lacks and the linear layers it has.
     """
-    from fine_tune.errors import UserError
 
     from transformers.pytorch_utils import Conv1D
 
@@ -166,7 +167,6 @@ def prepare(ctx: StageContext, model):
     if ctx.uses_lora:
         check_target_modules(ctx, model)
     if ctx.backend == "unsloth" and ctx.uses_lora:
-        from fine_tune.backends import unsloth_lora
 
         return unsloth_lora(model, ctx.stage.lora, ctx.cfg.seed), None
     return model, lora_config(ctx)

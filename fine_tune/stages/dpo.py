@@ -16,8 +16,8 @@ import copy
 from datasets import Dataset
 
 from fine_tune.chat import conversation
-from fine_tune.data.arrow_cache import cached_dataset
 from fine_tune.config import DPOLoss
+from fine_tune.data.arrow_cache import cached_dataset
 from fine_tune.data.preferences import preference_rows
 from fine_tune.outputs import fingerprint
 from fine_tune.stages.common import StageContext, finish, prepare, training_arguments

@@ -11,8 +11,8 @@ from collections import Counter
 
 from ftfy.badness import is_bad
 
-from fine_tune.data.curation.text import row_text, words
 from fine_tune.answers import is_correct
+from fine_tune.data.curation.text import row_text, words
 from fine_tune.data.schema import is_structured, response_text
 
 ALLOWED_CONTROL = {"\n", "\t", "\r"}

@@ -6,7 +6,7 @@ import json
 import random
 
 from fine_tune.data.skills.arith import drill
-from fine_tune.data.skills.base import Problem, WORDS
+from fine_tune.data.skills.base import WORDS, Problem
 
 _JSON = ["What is {a} {op} {b}? Reply as JSON with key answer.",
          "Compute {a} {op} {b}. Give the result as JSON with the key answer.",

@@ -1,46 +1,16 @@
-"""Checking an answer against a check spec, and plausible wrong answers: generic, they read only the spec."""
+"""Plausible wrong answers for a check spec (generic: they read only the spec).
+
+Checking an answer against a spec lives beside the answer reader (fine_tune.answers.check), so the
+reader and the checker are one module that the data and the evaluation both import.
+"""
 
 from __future__ import annotations
 
 import json
 import random
-import re
 
+from fine_tune.answers import check  # noqa: F401  (the skills' check, re-exported)
 from fine_tune.data.skills.base import DAYS, fmt_list
-
-
-def _num_eq(got: object, want: object) -> bool:
-    # bool is an int in Python; JSON `true` must not pass for 1.
-    ok = isinstance(got, (int, float)) and not isinstance(got, bool)
-    return ok and abs(float(got) - float(want)) < 1e-9
-
-
-def check(spec: dict, answer: str) -> bool:
-    """True if the extracted `answer` text satisfies the `check` spec; raises on nothing.
-
-    number: exactly one number by value (`1,080`, `$18`, `18 dollars`; not `18 or 20`);
-    list: the numbers in order, bracketed or not; json_answer: a JSON object whose only key
-    is `answer`; text: the word, once markup and a closing mark are stripped.
-    """
-    from fine_tune.answers import numbers
-
-    try:
-        kind, want, text = spec["kind"], spec["value"], answer.strip()
-        if kind == "json_answer":
-            found = re.search(r"\{.*\}", text, re.DOTALL)
-            obj = json.loads(found.group(0)) if found else None
-            return isinstance(obj, dict) and list(obj) == ["answer"] and _num_eq(obj["answer"], want)
-        text = text.strip("*_` ").rstrip(".!").strip()  # markup and a closing mark are not part of the answer
-        if kind == "number":
-            values = set(numbers(text))
-            return len(values) == 1 and _num_eq(values.pop(), want)
-        if kind == "list":
-            return [int(x) for x in text.strip("[]").split(",")] == list(want)
-        if kind == "text":
-            return text.lower() == want.lower() if spec.get("ignore_case") else text == want
-    except Exception:  # garbage in (non-str, bad JSON, bad int): not a correct answer
-        return False
-    return False
 
 
 def plausible_wrong(spec: dict, rng: random.Random) -> tuple[str, str, str]:
