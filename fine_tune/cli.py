@@ -15,7 +15,6 @@ status 2, without a traceback; set HYDRA_FULL_ERROR=1 to see one.
 from __future__ import annotations
 
 import os
-import sys
 
 import hydra
 from omegaconf import DictConfig
@@ -23,27 +22,8 @@ from omegaconf import DictConfig
 from fine_tune.backends import activate
 from fine_tune.config import compose, conf_dir, register_configs  # noqa: F401  (compose: re-exported)
 from fine_tune.config_ranges import check_config
-from fine_tune.errors import UserError, describe, exit_on_error
+from fine_tune.errors import UserError, exit_on_error
 from fine_tune.stage_names import requested_stages
-
-
-def exit_on_user_error(prog: str, work):
-    """Run `work()`; in a single run a UserError ends the process with one line and status 2.
-
-    Hydra would first print "Error executing job with overrides" for an error
-    raised out of the task; a sweep lets it propagate, so Hydra records the
-    failed job.
-    """
-    from hydra.core.hydra_config import HydraConfig
-    from hydra.types import RunMode
-
-    try:
-        return work()
-    except UserError as err:
-        if HydraConfig.get().mode != RunMode.RUN:
-            raise
-        print(f"{prog}: error: {describe(err)}", file=sys.stderr)
-        sys.exit(2)
 
 
 def check_group_choices(choices: dict, options) -> None:
@@ -98,7 +78,7 @@ def _task(cfg: DictConfig) -> float | None:
 
         return run_job(cfg)
 
-    return exit_on_user_error("fine-tune", checked_run)
+    return exit_on_error("fine-tune", checked_run, job=True)
 
 
 def run_reporting_errors(task, prog: str) -> None:
@@ -118,4 +98,4 @@ def main() -> None:
     run_reporting_errors(_task, "fine-tune")
 
 
-__all__ = ["main", "conf_dir", "run_reporting_errors", "exit_on_user_error", "UserError"]
+__all__ = ["main", "conf_dir", "run_reporting_errors", "UserError"]

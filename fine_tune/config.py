@@ -492,8 +492,10 @@ METHODS: dict[str, Method] = {
 
 
 def _ensure_dir(path: str) -> str:
+    """The folder, `~` expanded (as fine_tune.cache does for every other cache), created first."""
     import os
 
+    path = os.path.expanduser(path)
     os.makedirs(path, exist_ok=True)
     return path
 

@@ -19,17 +19,18 @@ import hydra
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig
 
-from fine_tune.cli import conf_dir, exit_on_user_error, run_reporting_errors
+from fine_tune.cli import conf_dir, run_reporting_errors
 from fine_tune.config_ranges import check_config
 from fine_tune.data.pipeline import load_splits
 from fine_tune.data.report import markdown, write_report
+from fine_tune.errors import exit_on_error
 
 RUN_DIR = "hydra.run.dir=outputs/data/${now:%Y-%m-%d}/${now:%H-%M-%S}_${hydra:runtime.choices.data}"
 
 
 @hydra.main(config_path=str(conf_dir()), config_name="config", version_base="1.3")
 def _task(cfg: DictConfig) -> None:
-    exit_on_user_error("fine-tune-data", lambda: _report(cfg))
+    exit_on_error("fine-tune-data", lambda: _report(cfg), job=True)
 
 
 def _report(cfg: DictConfig) -> None:

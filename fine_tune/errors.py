@@ -137,16 +137,26 @@ def describe(err: BaseException) -> str | None:
     return None
 
 
-def exit_on_error(prog: str, work):
+def _in_a_sweep_job() -> bool:
+    """Whether this is one job of a Hydra multirun: there an error must reach Hydra, which records the job."""
+    from hydra.core.hydra_config import HydraConfig
+    from hydra.types import RunMode
+
+    return HydraConfig.initialized() and HydraConfig.get().mode != RunMode.RUN
+
+
+def exit_on_error(prog: str, work, job: bool = False):
     """Return `work()`; a user mistake (see describe) ends the process with one line and status 2.
 
-    Anything describe does not recognise is a bug and keeps its traceback.
+    Anything describe does not recognise is a bug and keeps its traceback. With `job` (the body of a
+    Hydra task) a mistake inside a sweep propagates instead: Hydra's launcher records that job as
+    failed and the other jobs go on.
     """
     try:
         return work()
     except Exception as err:  # noqa: BLE001 - sorted into user errors and bugs by describe
         message = describe(err)
-        if message is None:
+        if message is None or (job and _in_a_sweep_job()):
             raise
         print(f"{prog}: error: {message}", file=sys.stderr)
         sys.exit(2)

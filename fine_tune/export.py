@@ -26,14 +26,14 @@ from fine_tune.backends import activate, unsloth_missing
 from fine_tune.config import ModelConfig
 from fine_tune.errors import UserError, exit_on_error
 from fine_tune.outputs import write_folder_atomic
-from fine_tune.run_folder import RunFolder
+from fine_tune.run_folder import RunFolder, StageFolder
 from fine_tune.stages.chain import apply_saved
 
 
 def _stage_folders(run_dir: Path, metrics: dict) -> list[Path]:
     folders = []
     for name, folder in zip(metrics["stages_order"], RunFolder(run_dir).stages(metrics["stages_order"])):
-        if not (folder / "done.json").is_file():
+        if not StageFolder(folder).done.is_file():
             raise UserError(f"stage {name} of {run_dir} did not finish ({folder} has no done.json): "
                             "run the same command again to finish it, then export")
         folders.append(folder)

@@ -18,9 +18,10 @@ from pathlib import Path
 
 from omegaconf import OmegaConf
 
+from fine_tune.cache import cache_path
 from fine_tune.outputs import content_key, write_json_atomic
-from fine_tune.run_folder import RESULT_DIRS, RESULT_FILES, RunFolder
-from fine_tune.stages.chain import DONE, OWNER, link_finished
+from fine_tune.run_folder import RESULT_DIRS, RESULT_FILES, RunFolder, StageFolder
+from fine_tune.stages.chain import link_finished
 
 log = logging.getLogger(__name__)
 
@@ -33,7 +34,7 @@ def job_key(cfg) -> str:
 
 
 def _registry(cfg) -> Path:
-    return Path(cfg.cache_dir).expanduser() / "jobs" / f"{job_key(cfg)}.json"
+    return cache_path(cfg.cache_dir, "jobs", f"{job_key(cfg)}.json")
 
 
 def finished_job(cfg) -> Path | None:
@@ -55,15 +56,16 @@ def reuse(earlier: Path, run_dir: Path) -> dict:
     for name in RESULT_DIRS:
         if (earlier / name).is_dir():
             shutil.copytree(earlier / name, run_dir / name, dirs_exist_ok=True)
-    for name in RESULT_FILES[1:]:  # metrics.json last, marked as reused
+    for name in RESULT_FILES:  # metrics.json apart, below: last, marked as reused
         if (earlier / name).is_file():
             shutil.copy2(earlier / name, run_dir / name)
     source = RunFolder(earlier)
     for stage in source.stage_folders():  # saved weights, so export and eval work here too
-        if (stage / DONE).is_file():  # hard links: deleting the earlier job leaves this one whole
-            link_finished(stage, run_dir / stage.name)
-            if (stage / OWNER).is_file():  # absent in a stage folder of an older version
-                shutil.copy2(stage / OWNER, run_dir / stage.name / OWNER)
+        here, there = StageFolder(stage), StageFolder(run_dir / stage.name)
+        if here.done.is_file():  # hard links: deleting the earlier job leaves this one whole
+            link_finished(stage, there.root)
+            if here.owner.is_file():  # absent in a stage folder of an older version
+                shutil.copy2(here.owner, there.owner)
     metrics = source.read_metrics()
     metrics["reused_from"] = str(earlier.resolve())
     RunFolder(run_dir).write_metrics(metrics)

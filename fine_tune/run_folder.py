@@ -41,9 +41,44 @@ LAYOUT = {
     "wandb/offline-run-*/": "the W&B runs, one per stage",
     "export/": "`fine-tune-export`'s merged model (safetensors and tokenizer; `gguf/` with `--gguf`)",
 }
-# What a finished job's results are, for a later job of the same config to copy (fine_tune.jobs)
-RESULT_FILES = ("metrics.json", "manifest.json", "data_report.json", "data_report.md", "rejects.jsonl")
+# What a finished job's results are, for a later job of the same config to copy (fine_tune.jobs);
+# metrics.json is copied apart, last, marked as reused
+RESULT_FILES = ("manifest.json", "data_report.json", "data_report.md", "rejects.jsonl")
 RESULT_DIRS = ("generations", "eval")
+
+
+@dataclass(frozen=True)
+class StageFolder:
+    """One stage's folder, `NN-<stage>/` of a run: what it holds while it trains and once it is done."""
+
+    root: Path
+
+    @property
+    def owner(self) -> Path:
+        """stage.json: {"key": ...}, whose work the folder's checkpoints, weights and done.json are."""
+        return self.root / "stage.json"
+
+    @property
+    def done(self) -> Path:
+        """done.json: {"key", "metrics"}, written once the stage's weights are saved."""
+        return self.root / "done.json"
+
+    @property
+    def checkpoints(self) -> Path:
+        return self.root / "checkpoints"
+
+    @property
+    def adapter(self) -> Path:
+        return self.root / "adapter"  # finetune=lora
+
+    @property
+    def model(self) -> Path:
+        return self.root / "model"  # finetune=full
+
+    @property
+    def saved(self) -> tuple[Path, Path]:
+        """Where the stage's weights can be: its adapter or its full model."""
+        return self.adapter, self.model
 
 
 @dataclass(frozen=True)
@@ -67,6 +102,14 @@ class RunFolder:
     @property
     def generations(self) -> Path:
         return self.root / "generations"
+
+    @property
+    def tuned_generations(self) -> Path:
+        return self.generations / "tuned.jsonl"
+
+    @property
+    def tuned_losses(self) -> Path:
+        return self.eval / "tuned_loss.jsonl"
 
     @property
     def eval(self) -> Path:

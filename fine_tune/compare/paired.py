@@ -57,10 +57,10 @@ def _jsonl(path: Path) -> list[dict]:
 
 def prompt_results(job: Job) -> PromptResults | None:
     """The job's per-prompt results, or None when it has no tuned generations with checker verdicts."""
-    records = {r["id"]: r for r in _jsonl(RunFolder(job.folder).generations / "tuned.jsonl") if "id" in r}
+    records = {r["id"]: r for r in _jsonl(RunFolder(job.folder).tuned_generations) if "id" in r}
     if not records or not any("correct" in r for r in records.values()):
         return None
-    losses = {r["id"]: r for r in _jsonl(RunFolder(job.folder).eval / "tuned_loss.jsonl") if "id" in r}
+    losses = {r["id"]: r for r in _jsonl(RunFolder(job.folder).tuned_losses) if "id" in r}
     leaked = dig(job.metrics, "data", "contaminated_eval", "ids")
     return PromptResults(records, losses, frozenset(map(str, leaked)) if isinstance(leaked, list) else frozenset())
 

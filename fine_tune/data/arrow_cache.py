@@ -14,10 +14,10 @@ from __future__ import annotations
 import os
 import shutil
 from collections.abc import Callable
-from pathlib import Path
 
 from datasets import Dataset, load_from_disk
 
+from fine_tune.cache import cache_path
 from fine_tune.disk import writing
 from fine_tune.outputs import content_key
 
@@ -34,7 +34,7 @@ def cached_dataset(rows_fingerprint: str, variant: str, build: Callable[[], Data
         cache_dir: the cache root (cfg.cache_dir).
     """
     key = content_key([rows_fingerprint, variant, LAYOUT_VERSION])
-    folder = Path(cache_dir).expanduser() / "datasets" / f"{variant}-{key}"
+    folder = cache_path(cache_dir, "datasets", f"{variant}-{key}")
     if not (folder / "state.json").is_file():
         staging = folder.with_name(f".{folder.name}.partial-{os.getpid()}")
         shutil.rmtree(staging, ignore_errors=True)

@@ -19,6 +19,7 @@ from pathlib import Path
 
 from omegaconf import OmegaConf
 
+from fine_tune.cache import cache_path
 from fine_tune.config import OnError
 from fine_tune.data.curation import Curated, curate
 from fine_tune.data.curation.decontaminate import contaminated_eval_ids
@@ -81,7 +82,7 @@ def _curated(source: _Source, data_cfg, cache_dir: str | None, show_progress: bo
     """curate(), cached under a key of (source rows, eval rows, curation config)."""
     key = content_key([fingerprint(source.rows), fingerprint(source.eval or []),
                        OmegaConf.to_container(data_cfg.curation, resolve=True), CACHE_VERSION])
-    file = Path(cache_dir).expanduser() / "curated" / f"{key}.json" if cache_dir else None
+    file = cache_path(cache_dir, "curated", f"{key}.json") if cache_dir else None
     if file is not None and file.is_file():
         cached = json.loads(file.read_text())
         log.info("curated rows from cache %s", file)

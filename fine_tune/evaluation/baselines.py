@@ -28,7 +28,7 @@ def baseline_responses(baseline: str, records: list[dict], run_dir: Path, base_r
         return "base", {r["id"]: r["response"] for r in base_records}
     other = Path(baseline).expanduser()
     folder = RunFolder(other)
-    expected = [folder.metrics, folder.generations / "tuned.jsonl"]
+    expected = [folder.metrics, folder.tuned_generations]
     missing = [str(other / m) for m in folder.missing(*expected)]
     if missing:
         raise UserError(f"eval.baseline={baseline} is not a run folder: expected {' and '.join(map(str, expected))} "

@@ -18,9 +18,9 @@ import io
 import json
 import os
 import re
-from pathlib import Path
 
 from fine_tune.answers import is_correct
+from fine_tune.cache import cache_path
 from fine_tune.evaluation.judge_cache import CachedCompletions, JudgmentCache
 
 
@@ -29,7 +29,7 @@ def _quiet_env(cache_dir: str | None) -> None:
     os.environ.setdefault("DEEPEVAL_DISABLE_DOTENV", "1")
     os.environ.setdefault("DEEPEVAL_NO_INSPECT_PROMPT", "1")
     if cache_dir:  # read once, when deepeval is first imported
-        os.environ.setdefault("DEEPEVAL_CACHE_FOLDER", str(Path(cache_dir) / "deepeval"))
+        os.environ.setdefault("DEEPEVAL_CACHE_FOLDER", str(cache_path(cache_dir, "deepeval")))
 
 
 def _checker_metric():
@@ -136,7 +136,7 @@ def deepeval_scores(records: list[dict], client, threshold: float, cache_dir: st
         or None when no record can be scored (no checker and no llm judge).
     """
     _quiet_env(cache_dir)
-    cache = JudgmentCache(Path(cache_dir) / "judgments.sqlite" if cache_dir else None)
+    cache = JudgmentCache(cache_path(cache_dir, "judgments.sqlite") if cache_dir else None)
     try:
         return _scores(records, CachedCompletions(client, cache) if client is not None else None, threshold)
     finally:

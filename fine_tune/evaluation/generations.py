@@ -22,6 +22,7 @@ import torch
 from tqdm.auto import tqdm
 
 from fine_tune.answers import is_correct, read_answer
+from fine_tune.cache import cache_path
 from fine_tune.chat import prompt_text
 from fine_tune.data.schema import response_text
 from fine_tune.outputs import content_key, fingerprint, write_json_atomic, write_text_atomic
@@ -129,7 +130,7 @@ def shared_path(cache_dir: str | None, model_identity: str, rows: list[dict], de
         return None
     key = content_key(["generations", model_identity, fingerprint(rows), decoding.max_new_tokens,
                        decoding.instruction, GENERATION_VERSION])
-    return Path(cache_dir).expanduser() / "generations" / f"{key}.jsonl"
+    return cache_path(cache_dir, "generations", f"{key}.jsonl")
 
 
 def _record(row: dict, response: str, cut_off: bool) -> dict:

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
+from fine_tune.cache import cache_path
 from fine_tune.config import JudgeKind
 from fine_tune.evaluation.accuracy import checker_accuracy
 from fine_tune.evaluation.baselines import baseline_responses
@@ -86,7 +87,7 @@ def evaluate(eval_cfg, target: EvalTarget, stages: dict, base_records: list[dict
 def _winrate(eval_cfg, target: EvalTarget, records, labelled_baseline, client) -> tuple[dict, list[dict]]:
     label, baseline = labelled_baseline
     pairs = [(r, r["response"], baseline[r["id"]]) for r in records if r["id"] in baseline]
-    cache = JudgmentCache(Path(target.cache_dir) / "judgments.sqlite" if target.cache_dir else None)
+    cache = JudgmentCache(cache_path(target.cache_dir, "judgments.sqlite") if target.cache_dir else None)
     judge = CachedJudge(make_judge(eval_cfg.judge, client), cache)
     try:
         outcomes = judge_pairs(judge, pairs)

@@ -25,6 +25,7 @@ import shutil
 import tempfile
 from pathlib import Path
 
+from fine_tune.cache import cache_path
 from fine_tune.config import TinyModelConfig
 from fine_tune.data.embedded import build_corpus
 from fine_tune.distributed import barrier, is_main, world_size
@@ -87,7 +88,7 @@ def tiny_model_dir(spec: TinyModelConfig, cache_dir: str | Path, rebuild: bool =
         snapshots: when it builds, step -> folder for the model part-way (see `build`).
     """
     key = cache_key(spec)
-    folder = Path(cache_dir).expanduser() / "models" / f"tiny-{key}"
+    folder = cache_path(cache_dir, "models", f"tiny-{key}")
     if not rebuild and not is_complete(folder, key) and shipped_build(key) is not None:
         return SHIPPED
 

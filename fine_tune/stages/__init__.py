@@ -17,6 +17,7 @@ from fine_tune.config import METHODS, Response
 from fine_tune.distributed import barrier, is_main
 from fine_tune.errors import UserError
 from fine_tune.outputs import write_folder_atomic
+from fine_tune.run_folder import StageFolder
 
 
 def runner(name: str):
@@ -80,7 +81,8 @@ def save_and_merge(trainer, tokenizer, stage_dir: Path):
         tokenizer.save_pretrained(str(staging))
 
     if is_main():  # in a multi-process job every process holds the same weights; one writes them
-        write_folder_atomic(stage_dir / ("adapter" if is_adapter else "model"), write)
-        shutil.rmtree(stage_dir / "checkpoints", ignore_errors=True)  # only a killed stage needs them
+        folder = StageFolder(stage_dir)
+        write_folder_atomic(folder.adapter if is_adapter else folder.model, write)
+        shutil.rmtree(folder.checkpoints, ignore_errors=True)  # only a killed stage needs them
     barrier()
     return model.merge_and_unload() if is_adapter else model

@@ -28,14 +28,12 @@ from pathlib import Path
 from omegaconf import OmegaConf
 
 from fine_tune.budget import StageBudget, stage_budget
+from fine_tune.cache import cache_path
 from fine_tune.distributed import barrier, is_main, world_size
 from fine_tune.outputs import content_key, file_lock, link_tree, write_json_atomic
-from fine_tune.run_folder import RunFolder
+from fine_tune.run_folder import RunFolder, StageFolder
 
 log = logging.getLogger(__name__)
-DONE = "done.json"
-OWNER = "stage.json"  # {"key": ...}: whose work the folder's checkpoints, adapter and done.json are
-SAVED = ("adapter", "model")
 REMEMBERED = 8  # folders registered per key: the newest that still exists is adopted from
 
 
@@ -66,7 +64,7 @@ def stage_lock(cache_dir: str, key: str, name: str):
     """
     if world_size() > 1:
         return contextlib.nullcontext()
-    return file_lock(Path(cache_dir).expanduser() / "stages" / f"{key}.lock",
+    return file_lock(cache_path(cache_dir, "stages", f"{key}.lock"),
                      waiting=f"stage {name}: another job is training the same stage; waiting to reuse it")
 
 
@@ -78,8 +76,8 @@ def stage_dir(run_dir: Path, index: int, name: str, key: str, cache_dir: str) ->
         here.mkdir(parents=True, exist_ok=True)
         for leftover in here.glob(".*.partial-*"):  # a save killed midway; the lock says no one else writes
             shutil.rmtree(leftover, ignore_errors=True)
-        if not (here / OWNER).is_file():
-            write_json_atomic(here / OWNER, {"key": key})
+        if not StageFolder(here).owner.is_file():
+            write_json_atomic(StageFolder(here).owner, {"key": key})
         if finished_metrics(here, key) is None:
             _adopt_earlier(here, key, _registered(cache_dir, key))
         _register(cache_dir, key, here)
@@ -88,7 +86,7 @@ def stage_dir(run_dir: Path, index: int, name: str, key: str, cache_dir: str) ->
 
 
 def _owner(folder: Path) -> str | None:
-    for marker in (OWNER, DONE):
+    for marker in (StageFolder(Path()).owner.name, StageFolder(Path()).done.name):
         try:
             return json.loads((folder / marker).read_text())["key"]
         except (OSError, ValueError, KeyError):
@@ -115,7 +113,7 @@ def _set_aside_other_work(here: Path, key: str) -> None:
 
 
 def _registry(cache_dir: str, key: str) -> Path:
-    return Path(cache_dir).expanduser() / "stages" / f"{key}.json"
+    return cache_path(cache_dir, "stages", f"{key}.json")
 
 
 def _registered(cache_dir: str, key: str) -> list[Path]:
@@ -137,25 +135,25 @@ def _adopt_earlier(here: Path, key: str, earlier: list[Path]) -> None:
     for other in others:
         if finished_metrics(other, key) is not None:
             link_finished(other, here)
-            write_json_atomic(here / OWNER, {"key": key, "adopted_from": str(other)})
+            write_json_atomic(StageFolder(here).owner, {"key": key, "adopted_from": str(other)})
             log.info("stage %s: finished before in %s; its saved weights are linked in", here.name, other)
             return
     checkpoints = [(c, o) for c, o in ((last_checkpoint(o), o) for o in others) if c]
     best, source = max(checkpoints, key=lambda c: _step(c[0]), default=(None, None))
     if best and _step(best) > _step(last_checkpoint(here)):
-        link_tree(Path(best), here / "checkpoints" / Path(best).name)
+        link_tree(Path(best), StageFolder(here).checkpoints / Path(best).name)
         log.info("stage %s: a killed attempt in %s reached %s; resuming from it", here.name, source, Path(best).name)
 
 
 def link_finished(source: Path, target: Path) -> None:
     """A finished stage's saved adapter or model (hard links) and its done.json, from `source` into `target`:
     the stage reuse here and a sweep job's copy (fine_tune.jobs) both go through it."""
-    for saved in SAVED:
-        if (source / saved).is_dir():
-            shutil.rmtree(target / saved, ignore_errors=True)
-            link_tree(source / saved, target / saved)
+    for saved, into in zip(StageFolder(source).saved, StageFolder(target).saved):
+        if saved.is_dir():
+            shutil.rmtree(into, ignore_errors=True)
+            link_tree(saved, into)
     target.mkdir(parents=True, exist_ok=True)
-    shutil.copy2(source / DONE, target / DONE)
+    shutil.copy2(StageFolder(source).done, StageFolder(target).done)
 
 
 def _step(checkpoint: str | None) -> int:
@@ -165,7 +163,7 @@ def _step(checkpoint: str | None) -> int:
 def adopted_from(folder: Path) -> str:
     """Where the folder's finished work was made: another run's stage folder, or this one."""
     try:
-        return json.loads((folder / OWNER).read_text())["adopted_from"]
+        return json.loads(StageFolder(folder).owner.read_text())["adopted_from"]
     except (OSError, ValueError, KeyError):
         return str(folder.resolve())
 
@@ -173,28 +171,28 @@ def adopted_from(folder: Path) -> str:
 def finished_metrics(folder: Path, key: str) -> dict | None:
     """The metrics of a finished stage of this key, or None."""
     try:
-        done = json.loads((folder / DONE).read_text())
+        done = json.loads(StageFolder(folder).done.read_text())
     except (OSError, ValueError):
         return None
     return done["metrics"] if done.get("key") == key else None
 
 
 def mark_done(folder: Path, key: str, metrics: dict) -> None:
-    write_json_atomic(folder / DONE, {"key": key, "metrics": metrics})
+    write_json_atomic(StageFolder(folder).done, {"key": key, "metrics": metrics})
 
 
 def last_checkpoint(folder: Path) -> str | None:
     """The latest complete checkpoint: a kill while saving leaves one without trainer_state.json."""
-    complete = [p for p in (folder / "checkpoints").glob("checkpoint-*") if (p / "trainer_state.json").is_file()]
+    complete = [p for p in StageFolder(folder).checkpoints.glob("checkpoint-*") if (p / "trainer_state.json").is_file()]
     return str(max(complete, key=lambda p: _step(p.name))) if complete else None
 
 
 def apply_saved(model, folder: Path):
     """The model after a finished stage: its adapter merged in, or its saved full model."""
-    if (folder / "adapter").is_dir():
+    if StageFolder(folder).adapter.is_dir():
         from peft import PeftModel
 
-        return PeftModel.from_pretrained(model, str(folder / "adapter")).merge_and_unload()
+        return PeftModel.from_pretrained(model, str(StageFolder(folder).adapter)).merge_and_unload()
     from transformers import AutoModelForCausalLM
 
-    return AutoModelForCausalLM.from_pretrained(str(folder / "model"), dtype=model.dtype).to(model.device)
+    return AutoModelForCausalLM.from_pretrained(str(StageFolder(folder).model), dtype=model.dtype).to(model.device)

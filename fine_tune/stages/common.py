@@ -20,6 +20,7 @@ from fine_tune.config import METHODS, Finetune, LossKind, LRScheduler, StageConf
 from fine_tune.data.pipeline import Splits
 from fine_tune.errors import UserError
 from fine_tune.evaluation.sampling import loss_rows
+from fine_tune.run_folder import StageFolder
 from fine_tune.stages.guard import StabilityGuard
 
 
@@ -110,7 +111,7 @@ def training_arguments(ctx: StageContext, args_class, **extra):
     batch = debug.batch_size or ctx.budget("per_device_train_batch_size")
     on_gpu = torch.cuda.is_available()
     settings = dict(
-        output_dir=str(ctx.out_dir / "checkpoints"),
+        output_dir=str(StageFolder(ctx.out_dir).checkpoints),
         run_name=f"{ctx.index:02d}-{ctx.name}",
         learning_rate=ctx.learning_rate,
         num_train_epochs=plan.num_train_epochs or ctx.budget("num_train_epochs"),
