@@ -38,8 +38,17 @@ _MARKUP = "*_`"
 _ANSWER_LINE = re.compile(r"(?i)(?:\*\*|__)?\b(?:final\s+)?answer\b\s*(?:\*\*|__)?\s*[:：]\s*(?:\*\*|__)?[ \t]*([^\n]*)")
 _HASHES = re.compile(r"(?m)####[ \t]*([^\n]*)")
 _THE_ANSWER_IS = re.compile(r"(?i)\bthe\s+(?:final\s+)?answer\s+is\b[:\s]*([^\n]*)")
+# what every response format this project trains ends with: the writer (answer_line) and its readers
+# (read_answer) live here together, with what a prompt says when it already asks for a form
+ANSWER_PREFIX = "Answer: "
+ASKS_FOR_ANSWER_FORM = re.compile(r"(?i)\banswer\s*:|####|\\boxed|final answer")
 # a number as people write it: thousands separators, a decimal part, a sign
 NUMBER = re.compile(r"(?<![\w.])-?(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d+)?(?![\d])")
+
+
+def answer_line(answer: object) -> str:
+    """The final-answer line every response format ends with: `Answer: 7`."""
+    return f"{ANSWER_PREFIX}{answer}"
 
 
 @dataclass(frozen=True)

@@ -11,9 +11,10 @@ all build their chats here, so a multi-turn row is scored as it was trained.
 from __future__ import annotations
 
 import json
-import re
 
-BUILTIN_INSTRUCTION = 'Reason step by step, then give the final answer on a last line as "Answer: <answer>".'
+from fine_tune.answers import ASKS_FOR_ANSWER_FORM, answer_line
+
+BUILTIN_INSTRUCTION = f'Reason step by step, then give the final answer on a last line as "{answer_line("<answer>")}".'
 OFF = (None, "", "off", "none", "null")
 
 
@@ -24,15 +25,11 @@ def answer_instruction(setting: str | None) -> str | None:
     return BUILTIN_INSTRUCTION if setting == "default" else str(setting)
 
 
-# what a prompt that already asks for its answer's form says: an answer line, GSM8K's marks, a box
-_ASKS_FOR_FORMAT = re.compile(r"(?i)\banswer\s*:|####|\\boxed|final answer")
-
-
 def prompts_that_ask_already(rows: list[dict], instruction: str | None) -> list[dict]:
     """The rows whose prompt already asks for a final-answer form, when an instruction would be appended."""
     if not instruction:
         return []
-    return [r for r in rows if instruction in r["prompt"] or _ASKS_FOR_FORMAT.search(r["prompt"])]
+    return [r for r in rows if instruction in r["prompt"] or ASKS_FOR_ANSWER_FORM.search(r["prompt"])]
 
 
 def conversation(row: dict, instruction: str | None = None) -> list[dict]:

@@ -143,11 +143,14 @@ def test_prompts_that_already_ask_for_an_answer_form_are_found():
 
 
 def test_a_zero_cap_is_an_error_naming_its_key():
-    from fine_tune.evaluation.sampling import eval_rows, loss_rows
+    """Checked once, by check_config, before anything loads: the sampling itself trusts the config."""
+    from fine_tune.config import compose
+    from fine_tune.config_ranges import check_config
+    from fine_tune.evaluation.sampling import loss_rows
 
     rows = [{"id": str(i), "skill": "s", "prompt": "p"} for i in range(5)]
-    with pytest.raises(UserError, match=r"eval.max_loss_rows=0"):
-        loss_rows(rows, OmegaConf.create({"max_loss_rows": 0, "max_prompts": None}))
-    with pytest.raises(UserError, match=r"eval.max_prompts=-1"):
-        eval_rows(rows, OmegaConf.create({"max_loss_rows": None, "max_prompts": -1}))
+    with pytest.raises(UserError, match=r"eval.max_loss_rows=0: must be at least 1"):
+        check_config(compose(["eval.max_loss_rows=0"]))
+    with pytest.raises(UserError, match=r"eval.max_prompts=-1: must be at least 1"):
+        check_config(compose(["eval.max_prompts=-1"]))
     assert len(loss_rows(rows, OmegaConf.create({"max_loss_rows": 2, "max_prompts": None}))) == 2

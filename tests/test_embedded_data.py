@@ -23,7 +23,7 @@ from fine_tune.data.curation.text import normalise, row_text, shingles
 from fine_tune.data.embedded import (
     DEFECT_RATES,
     DEFECTS,
-    ROW_KEYS,
+    WORLD_KEYS,
     build_corpus,
     build_world,
     cot_response,
@@ -86,7 +86,7 @@ def test_sizes_match_the_reference_study(world):
 
 def test_row_schema(world):
     for row in world.train_clean + world.eval + world.raw:
-        assert tuple(row) == ROW_KEYS
+        assert tuple(row) == WORLD_KEYS
         assert all(v is None or isinstance(v, str) for v in row.values())
     assert all(r["defect"] is None and r["source_id"] is None for r in world.train_clean + world.eval)
     assert {r["split"] for r in world.train_clean} == {"train"}

@@ -7,7 +7,7 @@ seeded by strings, `hashlib` for ranking; never Python's salted `hash()`):
     world = build_world(seed=0)        # 8961 train_clean, 474 eval, 15745 raw, ~1 s
     corpus = build_corpus(seed=1)      # 20,000 plain-text documents for pre-training
 
-Rows are plain dicts of str/None (see `ROW_KEYS`), ready for `Dataset.from_list`.
+Rows are plain dicts of str/None (see `WORLD_KEYS`; fine_tune.data.schema makes them canonical rows), ready for `Dataset.from_list`.
 Every stage formats targets with `direct_response` / `cot_response` /
 `thinking_response`; generations are scored by fine_tune.answers, which reads all three.
 """
@@ -24,11 +24,12 @@ from dataclasses import dataclass
 
 from tqdm.auto import tqdm
 
+from fine_tune.answers import answer_line
 from fine_tune.data.skills import SKILLS, plausible_wrong
 
 log = logging.getLogger(__name__)
 
-ROW_KEYS = ("id", "skill", "prompt", "answer", "cot", "check", "defect", "source_id", "split")
+WORLD_KEYS = ("id", "skill", "prompt", "answer", "cot", "check", "defect", "source_id", "split")  # a generated row
 DEFECTS = ("exact_duplicate", "near_duplicate", "wrong_answer", "truncated", "garbled", "contamination")
 # Shares of the raw set, at rates reported for real scraped and synthetic instruction
 # data (the sources are in docs/data.md, "Raw data"): ~10% of sequences repeated (Lee et al.
@@ -53,17 +54,17 @@ class World:
 # --- response formats and checking: the contract every stage shares -------------------
 def direct_response(row: dict) -> str:
     """The answer alone: `Answer: 7`."""
-    return f"Answer: {row['answer']}"
+    return answer_line(row["answer"])
 
 
 def cot_response(row: dict) -> str:
     """Reasoning lines, then the answer line."""
-    return f"{row['cot']}\nAnswer: {row['answer']}"
+    return f"{row['cot']}\n{answer_line(row['answer'])}"
 
 
 def thinking_response(row: dict) -> str:
     """Reasoning inside `<think>` tags, then the answer line."""
-    return f"<think>\n{row['cot']}\n</think>\nAnswer: {row['answer']}"
+    return f"<think>\n{row['cot']}\n</think>\n{answer_line(row['answer'])}"
 
 
 # --- clean rows and the split --------------------------------------------------------------

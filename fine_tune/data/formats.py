@@ -23,6 +23,7 @@ import re
 from dataclasses import dataclass
 from typing import Callable
 
+from fine_tune.answers import NUMBER
 from fine_tune.data.embedded import cot_response
 
 # prompt: the (last) user turn; context: earlier turns as JSON [{"role","content"}], None if none;
@@ -31,9 +32,6 @@ from fine_tune.data.embedded import cot_response
 ROW_KEYS = ("id", "prompt", "context", "response", "chosen", "rejected", "answer", "cot", "check", "skill", "source")
 # ShareGPT speakers; OpenAI-style `role` values pass through unchanged.
 SHAREGPT_ROLES = {"human": "user", "user": "user", "gpt": "assistant", "assistant": "assistant", "system": "system"}
-# Same pattern as the checker's (skills.checking._NUM): a number it can read back from `Answer: ...`.
-_NUMBER = re.compile(r"-?\d+(?:\.\d+)?")
-_THOUSANDS = re.compile(r"-?\d{1,3}(?:,\d{3})+(?:\.\d+)?")  # 1,080 but not the decimal comma of 1,5
 _CALC = re.compile(r"<<[^<>]*>>")  # GSM8K calculator annotations: <<48/2=24>>
 _HH_TURN = re.compile(r"\n\n(Human|Assistant):")
 
@@ -107,9 +105,9 @@ def _number(text: str | None) -> tuple[str, str] | None:
     """('1080', '{"kind": "number", "value": 1080}') for '1,080': the plain answer the checker reads
     back from `Answer: ...`, and the check spec `answers.is_correct` takes; None if not a number."""
     plain = (text or "").strip()
-    plain = plain.replace(",", "") if _THOUSANDS.fullmatch(plain) else plain
-    if not _NUMBER.fullmatch(plain):
+    if not NUMBER.fullmatch(plain):  # the answer reader's own number: 1,080 is one, the decimal comma of 1,5 not
         return None
+    plain = plain.replace(",", "")
     return plain, json.dumps({"kind": "number", "value": float(plain) if "." in plain else int(plain)}, sort_keys=True)
 
 
