@@ -82,21 +82,18 @@ def reevaluate(run_dir: Path, overrides: list[str]) -> dict:
     check_config(cfg)  # the same single check as fine-tune's: eval.max_prompts=0 answers here
     # heavy: these load torch and TRL, only once the folder and the overrides check out
     from fine_tune.data.pipeline import load_splits
-    from fine_tune.evaluation.generations import generations_for
     from fine_tune.evaluation.suite import record
     from fine_tune.export import load_run_model
     from fine_tune.tracking import make_tracker
     from fine_tune.train import Run
 
-    run = Run(cfg, run_dir)  # the run's evaluation steps, on its saved weights
-    run.metrics = metrics
+    run = Run(cfg, run_dir, metrics)  # the run's evaluation steps, on its saved weights
     tuned = functools.cache(lambda: load_run_model(run_dir))
     # the run's own budget, so its generations on disk are reused; measured afresh only when not recorded
     recorded = (metrics.get("eval") or {}).get("generation", {}).get("max_new_tokens")
     run.plan_evaluation(load_splits(cfg.data, cfg.cache_dir, show_progress=False).eval, lambda: tuned()[1], recorded)
     if cfg.eval.evaluate_base or cfg.eval.baseline == "base":
-        run.base_records = generations_for(lambda: load_run_model(run_dir, with_stages=False), run.rows,
-                                           run.decoding, "base", folder.generations)
+        run.load_base_records(lambda: load_run_model(run_dir, with_stages=False))
     results, samples = run.evaluate(model_loader=tuned, reuse_generations=True)
     tracker = make_tracker(cfg, OmegaConf.to_container(cfg, resolve=True), run_dir,
                            metrics.get("wandb_group") or run_dir.name, run_dir.name)

@@ -73,13 +73,26 @@ class Run:
     finished run's folder and calls its evaluation steps only.
     """
 
-    def __init__(self, cfg: DictConfig, run_dir: Path):
+    def __init__(self, cfg: DictConfig, run_dir: Path, metrics: dict | None = None):
+        """`metrics`: a finished run's metrics.json, for fine-tune-eval; a new run starts from none."""
         self.cfg, self.folder = cfg, RunFolder(run_dir)
         self.stages = list(cfg.method.keys())
         self.started = time.time()
         self.tracker = NoTracker()  # the other processes of a multi-process job train only
-        self.metrics: dict = {}
+        self.metrics: dict = metrics if metrics is not None else {}
         self.base_records: list[dict] | None = None
+        # set by setup(): where the base comes from, the data, the model being trained, each stage's key
+        self.backend: str | None = None
+        self.source: str | None = None
+        self.splits = None
+        self.model, self.tokenizer = None, None
+        self.keys: list[str] = []
+        # set by plan_evaluation(): the prompts generated for, the rows the loss is scored on, the
+        # response format and the decoding settings
+        self.rows: list[dict] = []
+        self.scored: list[dict] = []
+        self.response: str | None = None
+        self.decoding: Decoding | None = None
 
     # -- set up ------------------------------------------------------------------------------
     def setup(self) -> None:
@@ -132,6 +145,10 @@ class Run:
         base_accuracy = checker_accuracy(self.base_records)
         if base_accuracy is not None:
             self.metrics["base"] = base_accuracy
+
+    def load_base_records(self, model_loader) -> None:
+        """A finished run's base generations (fine-tune-eval): reused from its folder when they match."""
+        self.base_records = generations_for(model_loader, self.rows, self.decoding, "base", self.folder.generations)
 
     # -- train -------------------------------------------------------------------------------
     def train(self) -> bool:
