@@ -46,9 +46,9 @@ def pretrain(size: str, steps: int, work: Path, cache: str) -> tuple[dict[int, P
     The finished run is built through the project's own build (fine_tune.models.tiny) into the
     cache `fine-tune` and `fine-tune-base` use, so the chosen point can be shipped as it is.
     """
-    from fine_tune.cli import compose
     from omegaconf import OmegaConf
 
+    from fine_tune.cli import compose
     from fine_tune.models.tiny import MARKER, tiny_model_dir
 
     spec = OmegaConf.to_object(compose(["model=tiny"]).model.tiny)

@@ -121,9 +121,9 @@ def project_stage(backend: str, source: str, batch: int, steps: int, four_bit: b
     from fine_tune.backends import activate
 
     activate(backend)  # as the entrypoint does: Unsloth before transformers/TRL/PEFT
-    from fine_tune.cli import compose
     from trl import SFTConfig, SFTTrainer
 
+    from fine_tune.cli import compose
     from fine_tune.models.load import load_model
     from fine_tune.stages.common import StageContext, prepare, training_arguments
 
@@ -133,7 +133,7 @@ def project_stage(backend: str, source: str, batch: int, steps: int, four_bit: b
                    f"model.load_in_4bit={str(four_bit).lower()}"])
     model, tokenizer = load_model(source, cfg.model, cfg.cache_dir, backend, SEQ)
     with tempfile.TemporaryDirectory() as out:
-        ctx = StageContext("sft", 1, cfg.method.sft, cfg, None, Path(out), "none", None, backend)
+        ctx = StageContext.from_config(cfg, "sft", out_dir=Path(out), backend=backend)
         model, peft_config = prepare(ctx, model)
         args = training_arguments(ctx, SFTConfig, max_length=SEQ, logging_steps=steps)
         trainer = SFTTrainer(model=model, args=args, train_dataset=token_dataset(model.config.vocab_size, batch * steps),
@@ -143,8 +143,8 @@ def project_stage(backend: str, source: str, batch: int, steps: int, four_bit: b
 
 def bare_unsloth(source: str, batch: int, steps: int, four_bit: bool) -> dict:
     """The script Unsloth's notebooks show: FastLanguageModel, get_peft_model, TRL's SFTTrainer."""
-    from unsloth import FastLanguageModel  # first, as its notebooks do
     from trl import SFTConfig, SFTTrainer
+    from unsloth import FastLanguageModel  # first, as its notebooks do
 
     # load_in_4bit is said out loud: FastLanguageModel defaults to 4-bit, the project to 16-bit
     model, tokenizer = FastLanguageModel.from_pretrained(model_name=source, max_seq_length=SEQ, dtype=None,

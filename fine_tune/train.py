@@ -36,6 +36,7 @@ from fine_tune.outputs import build_manifest
 from fine_tune.report import print_summary
 from fine_tune.run_folder import RunFolder
 from fine_tune.run_status import heartbeat
+from fine_tune.stage_settings import resolve_stage
 from fine_tune.stages import check_available, check_trl_args, max_length, response_format, runner, save_and_merge
 from fine_tune.stages.chain import (
     adopted_from,
@@ -184,8 +185,8 @@ class Run:
         resume = last_checkpoint(folder)
         if resume:
             log.info("stage %s resumes from %s", name, resume)
-        ctx = StageContext(name, index, cfg.method[name], cfg, self.splits, folder, self.tracker.report_to, resume,
-                           self.backend)
+        ctx = StageContext.from_config(cfg, name, index, self.splits.train, self.splits.eval, folder,
+                                       self.tracker.report_to, resume, self.backend)
         needed = stage_bytes(self.model)
         check_space(folder, needed, f"stage {name} (checkpoint and saved weights)")  # before, not after, training
         self.tracker.start_stage(name, index)
@@ -287,10 +288,12 @@ def check_sizes(cfg: DictConfig, splits) -> None:
         raise UserError(f"the data has {len(splits.train)} train rows and no eval rows: nothing would measure the "
                         f"run; raise data.eval_fraction (now {cfg.data.eval_fraction}) or give "
                         "data.source.eval_split")
-    batch = cfg.debug.batch_size or cfg.model.per_device_train_batch_size
-    if len(splits.train) < batch:
-        raise UserError(f"{len(splits.train)} train rows are fewer than one batch of {batch}: add rows, or set "
-                        f"model.per_device_train_batch_size={len(splits.train)} or lower")
+    for name in cfg.method:  # each stage's own batch, as it will train (fine_tune.stage_settings)
+        batch = resolve_stage(cfg, name).batch_size
+        if len(splits.train) < batch:
+            raise UserError(f"{len(splits.train)} train rows are fewer than one batch of {batch} ({name}): add rows, "
+                            f"or set model.per_device_train_batch_size (or method.{name}.per_device_train_batch_size) "
+                            f"to {len(splits.train)} or lower")
     if any(METHODS[name].needs_pairs for name in cfg.method):  # pairs the data cannot make (or that are all equal) end the run here, not at stage 2
         preference_rows(splits.train, cfg.seed, "train")
 

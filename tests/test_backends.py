@@ -97,7 +97,7 @@ def test_unsloth_backend_passes_4bit_and_lora_settings(fake_unsloth):
 
     from fine_tune.stages.common import StageContext, prepare
 
-    ctx = StageContext("sft", 1, cfg.method.sft, cfg, None, None, "none", None, "unsloth")
+    ctx = StageContext.from_config(cfg, "sft", backend="unsloth")
     model, peft_config = prepare(ctx, MODEL)
     assert model == "peft-model" and peft_config is None  # Unsloth adds the adapter, TRL gets none
     name, kwargs = fake_unsloth.calls[1]
@@ -109,7 +109,7 @@ def test_hf_backend_hands_trl_a_peft_config():
     from fine_tune.stages.common import StageContext, prepare
 
     cfg = compose(["model=qwen2.5-0.5b", "method=sft"])
-    ctx = StageContext("sft", 1, cfg.method.sft, cfg, None, None, "none", None, "hf")
+    ctx = StageContext.from_config(cfg, "sft", backend="hf")
     model, peft_config = prepare(ctx, MODEL)
     assert model is MODEL and peft_config.r == 16 and peft_config.task_type == "CAUSAL_LM"
 

@@ -31,8 +31,7 @@ def trl_args(overrides: list[str], stage: str, tmp_path):
     from fine_tune.stages.common import StageContext, training_arguments
 
     cfg = compose(overrides)
-    ctx = StageContext(stage, list(cfg.method).index(stage) + 1, cfg.method[stage], cfg, Splits([], []),
-                       tmp_path / stage, "none")
+    ctx = StageContext.from_config(cfg, stage, list(cfg.method).index(stage) + 1, out_dir=tmp_path / stage)
     return training_arguments(ctx, DPOConfig if stage == "dpo" else SFTConfig), ctx
 
 

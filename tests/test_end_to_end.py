@@ -26,8 +26,13 @@ def run_cli(run_dir: Path, cache_dir: Path, *overrides: str) -> subprocess.Compl
 
 @pytest.fixture(scope="module")
 def full_run(tmp_path_factory, cache_dir):
+    """A stage that really trains: a cache of its own (the session's built models linked in), so no
+    earlier test's identical stage is reused, whatever order the tests run in."""
     run_dir = tmp_path_factory.mktemp("e2e") / "run"
-    result = run_cli(run_dir, cache_dir, "method=sft_cot")
+    own_cache = tmp_path_factory.mktemp("e2e_cache")
+    (cache_dir / "models").mkdir(exist_ok=True)
+    (own_cache / "models").symlink_to(cache_dir / "models", target_is_directory=True)
+    result = run_cli(run_dir, own_cache, "method=sft_cot")
     return run_dir, result
 
 

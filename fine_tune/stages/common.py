@@ -10,75 +10,76 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from omegaconf import DictConfig, OmegaConf
 from transformers import EarlyStoppingCallback, TrainerCallback
 
 from fine_tune.backends import unsloth_lora
-from fine_tune.budget import StageBudget, stage_budget
+from fine_tune.budget import StageBudget
 from fine_tune.chat import answer_instruction
-from fine_tune.config import METHODS, Finetune, LossKind, LRScheduler, StageConfig
-from fine_tune.data.pipeline import Splits
+from fine_tune.config import METHODS, LossKind, LRScheduler, StageConfig
 from fine_tune.errors import UserError
 from fine_tune.evaluation.sampling import loss_rows
 from fine_tune.run_folder import StageFolder
+from fine_tune.stage_settings import StageSettings, resolve_stage
 from fine_tune.stages.guard import StabilityGuard
 
 
 @dataclass
 class StageContext:
-    name: str  # the stage kind: sft, sft_cot, dpo, grpo, thinking
+    """What a stage needs from its run: its settled settings, its rows, where it writes, and the run's
+    seed, cache, answer instruction and stability rules. Not the whole config: a stage cannot read a
+    setting that resolve_stage did not settle."""
+
     index: int  # 1-based position in the chain
-    stage: StageConfig  # cfg.method.<name>, as its dataclass (SFTStageConfig, DPOStageConfig, GRPOStageConfig)
-    cfg: Any  # the whole run config
-    splits: Splits
+    settings: StageSettings  # fine_tune.stage_settings.resolve_stage(cfg, name)
+    train: list[dict]  # the train rows
+    eval: list[dict]  # the held-out rows the trainers evaluate on (eval.max_loss_rows of them)
     out_dir: Path  # this stage's sub-folder of the run folder
     report_to: str  # "wandb" or "none"
+    seed: int
+    cache_dir: str
+    instruction: str | None  # data.answer_instruction's sentence (fine_tune.chat), or None
+    stability: Any  # cfg.stability: when a stage counts as unstable (fine_tune.stages.guard)
+    inject_nan_at_step: int | None = None  # debug: poison a weight at this step, to test the guard
     resume_from: str | None = None  # a checkpoint of a killed earlier attempt
     backend: str = "hf"  # "hf" or "unsloth" (fine_tune.backends)
 
-    def __post_init__(self):
-        # typed from here on: a stage reads attributes of its dataclass, enums as enums, never a DictConfig
-        if isinstance(self.stage, DictConfig):
-            self.stage = OmegaConf.to_object(self.stage)
+    @classmethod
+    def from_config(cls, cfg, name: str, index: int = 1, train: list[dict] | None = None,
+                    eval: list[dict] | None = None, out_dir: Path | None = None, report_to: str = "none",
+                    resume_from: str | None = None, backend: str = "hf") -> StageContext:
+        """Stage `name` of a run under `cfg`: everything it reads from the config settled here.
 
-    def callbacks(self):
-        """Callbacks every stage's trainer gets: the first-step clock and the stability guard."""
-
-        return FirstStepClock(), StabilityGuard(self.cfg.stability, self.cfg.debug.inject_nan_at_step,
-                                                loss_spikes=METHODS[self.name].loss is not LossKind.grpo)
+        `eval`: the held-out rows; the trainers evaluate on eval.max_loss_rows of them.
+        """
+        return cls(index, resolve_stage(cfg, name), list(train or []), loss_rows(list(eval or []), cfg.eval),
+                   out_dir if out_dir is not None else Path("."), report_to, cfg.seed, cfg.cache_dir,
+                   answer_instruction(cfg.data.answer_instruction), cfg.stability, cfg.debug.inject_nan_at_step,
+                   resume_from=resume_from, backend=backend)
 
     @property
-    def learning_rate(self) -> float:
-        """The stage's own rate, else the model's scaled by the stage's learning_rate_scale."""
-        if self.stage.learning_rate is not None:
-            return float(self.stage.learning_rate)
-        return float(self.cfg.model.learning_rate) * float(self.stage.learning_rate_scale)
+    def name(self) -> str:
+        return self.settings.name
+
+    @property
+    def stage(self) -> StageConfig:
+        """method.<name> as its dataclass (SFTStageConfig, DPOStageConfig, GRPOStageConfig)."""
+        return self.settings.stage
 
     @property
     def uses_lora(self) -> bool:
-        """finetune=lora (the stage's, else the model preset's): train an adapter, not every weight."""
-        return Finetune(self.budget("finetune")) is Finetune.lora
-
-    @property
-    def instruction(self) -> str | None:
-        """The sentence data.answer_instruction appends to every prompt (fine_tune.chat), or None."""
-
-        return answer_instruction(self.cfg.data.answer_instruction)
+        return self.settings.uses_lora
 
     def rows(self, split: str) -> list[dict]:
-        """The split's rows; the eval split cut to eval.max_loss_rows for the trainers' own evaluation."""
+        return self.train if split == "train" else self.eval
 
-        rows = getattr(self.splits, split)
-        return loss_rows(rows, self.cfg.eval) if split == "eval" else rows
-
-    def budget(self, key: str):
-        """A stage's own finetune / num_train_epochs / batch size, else the model preset's."""
-        value = getattr(self.stage, key)
-        return value if value is not None else self.cfg.model[key]
+    def callbacks(self):
+        """Callbacks every stage's trainer gets: the first-step clock and the stability guard."""
+        return FirstStepClock(), StabilityGuard(self.stability, self.inject_nan_at_step,
+                                                loss_spikes=METHODS[self.name].loss is not LossKind.grpo)
 
     def budget_callbacks(self) -> list:
         """budget=converged's early stopping for an SFT-kind stage; none otherwise."""
-        plan = stage_budget(self.cfg, self.name)
+        plan = self.settings.budget
         return [RelativeEarlyStopping(plan.patience, plan.tolerance)] if plan.patience else []
 
 
@@ -103,18 +104,14 @@ def _evaluation(plan: StageBudget, max_steps: int) -> dict:
 
 def training_arguments(ctx: StageContext, args_class, **extra):
     """TRL `<Method>Config` from the stage settings and the run's budget, with debug=smoke's caps applied."""
-    stage, debug = ctx.stage, ctx.cfg.debug
-    plan = stage_budget(ctx.cfg, ctx.name)
-    max_steps = plan.max_steps if plan.max_steps is not None else stage.max_steps
-    if debug.max_steps is not None:  # after the budget: a smoke run stays a smoke run
-        max_steps = min(max_steps, debug.max_steps) if max_steps > 0 else debug.max_steps
-    batch = debug.batch_size or ctx.budget("per_device_train_batch_size")
+    stage, resolved = ctx.stage, ctx.settings
+    max_steps, batch = resolved.max_steps, resolved.batch_size
     on_gpu = torch.cuda.is_available()
     settings = dict(
         output_dir=str(StageFolder(ctx.out_dir).checkpoints),
         run_name=f"{ctx.index:02d}-{ctx.name}",
-        learning_rate=ctx.learning_rate,
-        num_train_epochs=plan.num_train_epochs or ctx.budget("num_train_epochs"),
+        learning_rate=resolved.learning_rate,
+        num_train_epochs=resolved.num_train_epochs,
         max_steps=max_steps,
         per_device_train_batch_size=batch,
         per_device_eval_batch_size=max(batch, 16),
@@ -134,11 +131,11 @@ def training_arguments(ctx: StageContext, args_class, **extra):
         gradient_checkpointing=stage.gradient_checkpointing,
         bf16=on_gpu and torch.cuda.is_bf16_supported(),  # TRL defaults to bf16, which fails on CPU
         use_cpu=not on_gpu,
-        seed=ctx.cfg.seed,
-        data_seed=ctx.cfg.seed,
+        seed=ctx.seed,
+        data_seed=ctx.seed,
         dataloader_num_workers=0,
     )
-    settings.update(_evaluation(plan, max_steps))
+    settings.update(_evaluation(resolved.budget, max_steps))
     settings.update(extra)  # a method's own arguments (beta, num_generations, ...) win
     # then the user's: any TRL argument, without a schema field (names checked by check_trl_args)
     settings.update(stage.trl_args)
@@ -169,7 +166,7 @@ def prepare(ctx: StageContext, model):
         check_target_modules(ctx, model)
     if ctx.backend == "unsloth" and ctx.uses_lora:
 
-        return unsloth_lora(model, ctx.stage.lora, ctx.cfg.seed), None
+        return unsloth_lora(model, ctx.stage.lora, ctx.seed), None
     return model, lora_config(ctx)
 
 
@@ -404,4 +401,4 @@ def finish(ctx: StageContext, trainer, clock: FirstStepClock, guard) -> dict:
     trained = len(trainer.state.log_history)
     eval_metrics = trainer.evaluate() if trainer.eval_dataset is not None else {}
     return {**stage_metrics(trainer, result, eval_metrics, clock, ledger, trained), "resumed_from": ctx.resume_from,
-            "budget": ctx.cfg.budget.name}
+            "budget": ctx.settings.budget_name}

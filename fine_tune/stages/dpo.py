@@ -37,11 +37,11 @@ def to_dataset(pairs: list[dict], instruction: str | None = None) -> Dataset:
 
 
 def _dataset(ctx: StageContext, split: str) -> Dataset | None:
-    pairs, instruction = preference_rows(ctx.rows(split), ctx.cfg.seed, split), ctx.instruction
+    pairs, instruction = preference_rows(ctx.rows(split), ctx.seed, split), ctx.instruction
     if not pairs:
         return None
     return cached_dataset(fingerprint([*pairs, {"instruction": instruction}]), "dpo",
-                          lambda: to_dataset(pairs, instruction), ctx.cfg.cache_dir)
+                          lambda: to_dataset(pairs, instruction), ctx.cache_dir)
 
 
 def run_dpo(ctx: StageContext, model, tokenizer):

@@ -24,7 +24,7 @@ def run_grpo(ctx: StageContext, model, tokenizer):
     from trl import GRPOConfig, GRPOTrainer
 
     stage = ctx.stage
-    rows = ctx.splits.train
+    rows = ctx.train
     has_checker = any(row.get("check") for row in rows)
     rewards = reward_functions(list(stage.rewards), has_checker)
     if has_checker:
@@ -32,7 +32,7 @@ def run_grpo(ctx: StageContext, model, tokenizer):
     dataset = Dataset.from_list([{"prompt": conversation(row, ctx.instruction), "check": row.get("check") or "{}"}
                                  for row in rows])
     # Every batch holds whole groups: the batch is a multiple of num_generations.
-    batch = ctx.cfg.debug.batch_size or ctx.budget("per_device_train_batch_size")
+    batch = ctx.settings.batch_size
     batch = math.ceil(batch / stage.num_generations) * stage.num_generations
     model, peft_config = prepare(ctx, model)
     clock, guard = ctx.callbacks()

@@ -36,7 +36,7 @@ def _cached(ctx: StageContext, split: str, response: str) -> Dataset:
     rows, instruction = ctx.rows(split), ctx.instruction
     build = lambda: to_dataset(rows, response, instruction)  # noqa: E731
     return cached_dataset(fingerprint([*rows, {"instruction": instruction}]), f"sft-{response}", build,
-                          ctx.cfg.cache_dir)
+                          ctx.cache_dir)
 
 
 def run_sft(ctx: StageContext, model, tokenizer):
