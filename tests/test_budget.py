@@ -67,7 +67,7 @@ def test_equal_budget_preset_matches_the_steps_of_one_epoch_of_raw(data, splits,
 
 
 def test_converged_budget_evaluates_within_the_epoch_and_stops_early(tmp_path):
-    from fine_tune.stages.common import RelativeEarlyStopping
+    from fine_tune.stages.callbacks import RelativeEarlyStopping
 
     args, ctx = trl_args(["budget=converged", "method=[sft_cot,dpo]"], "sft_cot", tmp_path)
     assert (args.max_steps, args.num_train_epochs) == (-1, 3.0)  # the study's 3 epochs at most
@@ -91,7 +91,7 @@ def test_converged_budget_evaluates_within_the_epoch_and_stops_early(tmp_path):
 def test_early_stopping_counts_relative_improvements():
     from transformers import TrainerControl, TrainerState
 
-    from fine_tune.stages.common import RelativeEarlyStopping
+    from fine_tune.stages.callbacks import RelativeEarlyStopping
 
     class Args:
         metric_for_best_model, greater_is_better = "eval_loss", False
@@ -139,7 +139,7 @@ def test_convergence_fires_within_one_epoch_at_fractional_epochs():
 
 
 def test_stage_metrics_list_evaluations_during_training_with_their_steps():
-    from fine_tune.stages.common import eval_points
+    from fine_tune.stages.metrics import eval_points
 
     history = [{"loss": 2.0, "step": 1, "epoch": 0.1}, {"eval_loss": 1.9, "step": 100, "epoch": 0.2},
                {"eval_loss": 1.8, "step": 200, "epoch": 0.4}, {"train_runtime": 1.0, "step": 200, "epoch": 0.4},

@@ -3,7 +3,9 @@
     fine-tune-compare multirun/2026-11-26/10-00-00      # or: python -m fine_tune.compare ...
 
 Modules, one job each: `collect` reads the sweep folder, `table` builds the
-rows (raw for CSV/W&B, formatted for markdown/HTML), `spread` the seed
+raw rows (CSV/W&B), `display` formats them (markdown/HTML), `paired` reads
+each job's per-prompt results, `claim_spec` reads a claims file, `claims`
+tests them (seeds the unit), `claim_text` writes them out, `spread` the seed
 spread, `plots` the PNGs, `page` the self-contained index.html, `publish`
 the W&B run, `cli` ties them together.
 """

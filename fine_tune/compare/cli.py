@@ -24,12 +24,13 @@ from fine_tune.compare.claim_spec import CLAIM_SETS, ClaimSpec, load_claims, res
 from fine_tune.compare.claim_text import CLAIM_HEADERS, VERSUS_HEADERS, claim_cells, claims_preamble, versus_cells
 from fine_tune.compare.claims import evaluate_claims, versus_reference
 from fine_tune.compare.collect import Sweep, load_sweep
+from fine_tune.compare.display import comparison_markdown, markdown_table
 from fine_tune.compare.page import render_page
 from fine_tune.compare.paired import head_to_head, is_reference, prompt_results, reference_for
 from fine_tune.compare.plots import render_plots
 from fine_tune.compare.publish import MODES, log_comparison, resolve_mode
 from fine_tune.compare.spread import seed_groups, spread_markdown
-from fine_tune.compare.table import comparison_markdown, csv_text, markdown_table, raw_row
+from fine_tune.compare.table import csv_text, raw_row
 from fine_tune.errors import UserError
 from fine_tune.outputs import write_bytes_atomic, write_text_atomic
 

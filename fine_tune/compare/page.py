@@ -13,9 +13,9 @@ import base64
 import html
 
 from fine_tune.compare.claim_text import CLAIM_HEADERS, VERSUS_HEADERS, claim_cells, claims_preamble, versus_cells
+from fine_tune.compare.display import COLUMNS, display_row, headers
 from fine_tune.compare.spread import HEADERS as SPREAD_HEADERS
 from fine_tune.compare.spread import spread_rows
-from fine_tune.compare.table import COLUMNS, display_row, headers
 
 STYLE = """
 body { font-family: system-ui, sans-serif; margin: 2rem; color: #222; }

@@ -13,7 +13,7 @@ import statistics
 from typing import Any, Callable
 
 from fine_tune.compare.collect import Job
-from fine_tune.compare.table import MISSING, markdown_table
+from fine_tune.compare.display import MISSING, markdown_table
 
 # (raw key, header, how to show one value): the numbers the study compares runs by.
 METRICS: list[tuple[str, str, Callable[[float], str]]] = [

@@ -2,15 +2,11 @@
 
 from __future__ import annotations
 
-import math
-import resource
-import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import torch
-from transformers import EarlyStoppingCallback, TrainerCallback
 
 from fine_tune.backends import unsloth_lora
 from fine_tune.budget import StageBudget
@@ -20,7 +16,9 @@ from fine_tune.errors import UserError
 from fine_tune.evaluation.sampling import loss_rows
 from fine_tune.run_folder import StageFolder
 from fine_tune.stage_settings import StageSettings, resolve_stage
+from fine_tune.stages.callbacks import FirstStepClock, LogAtSaves, RelativeEarlyStopping, TokenLedger
 from fine_tune.stages.guard import StabilityGuard
+from fine_tune.stages.metrics import stage_metrics
 
 
 @dataclass
@@ -184,173 +182,6 @@ def lora_config(ctx: StageContext):
         target_modules=list(stage.lora.target_modules),
         task_type="CAUSAL_LM",
     )
-
-
-class FirstStepClock(TrainerCallback):
-    """Records when the first optimisation step began (wall clock), for start-up benchmarks."""
-
-    def __init__(self):
-        self.first_step_at: float | None = None
-
-    def on_step_begin(self, args, state, control, **kwargs):
-        if self.first_step_at is None:
-            self.first_step_at = time.time()
-
-
-class RelativeEarlyStopping(EarlyStoppingCallback):
-    """transformers' early stopping with a relative threshold: an evaluation counts as an improvement
-    only when it lowers the best eval loss by `tolerance` of it (eval.convergence_tolerance, the share
-    the convergence rule uses), whatever the loss's scale. transformers' own threshold is absolute.
-
-    Its patience count is saved with every checkpoint (an ExportableState) and restored on resume.
-    """
-
-    def __init__(self, early_stopping_patience: int = 1, tolerance: float = 0.0):
-        super().__init__(early_stopping_patience)
-        self.tolerance = tolerance
-
-    def check_metric_value(self, args, state, control, metric_value):
-        best = state.best_metric  # the best before this evaluation: Trainer updates it afterwards
-        if best is None or metric_value < best - self.tolerance * abs(best):
-            self.early_stopping_patience_counter = 0
-        else:
-            self.early_stopping_patience_counter += 1
-
-    def state(self) -> dict:
-        saved = super().state()
-        saved["args"] = {"early_stopping_patience": self.early_stopping_patience, "tolerance": self.tolerance}
-        return saved
-
-    @staticmethod
-    def stopped(state) -> bool:
-        """Whether a saved TrainerState's early stopping had run out of patience (training ended there)."""
-        saved = (state.stateful_callbacks or {}).get(RelativeEarlyStopping.__name__)
-        if not isinstance(saved, dict):
-            return False
-        patience = saved.get("args", {}).get("early_stopping_patience", 0)
-        return 0 < patience <= saved.get("attributes", {}).get("early_stopping_patience_counter", 0)
-
-
-class LogAtSaves(TrainerCallback):
-    """Log the loss at every checkpoint and at the last step, so the log history covers every step.
-
-    Trainer averages the loss over each logging window and keeps the sum of a resumed attempt's
-    steps only in memory; with a window closed at each save, a resumed stage's log history (restored
-    from its checkpoint) still gives the exact mean over all steps. Added after Trainer's own flow
-    callback, so it sees that step's save decision.
-    """
-
-    def on_step_end(self, args, state, control, **kwargs):
-        if control.should_save or state.global_step >= state.max_steps:
-            control.should_log = True
-
-
-class TokenLedger(TrainerCallback):
-    """Trained tokens over all steps, across a resume.
-
-    TRL's SFT and DPO trainers count in `trainer._total_train_tokens`, which restarts at 0 when a
-    killed stage resumes; kept in TrainerState.num_input_tokens_seen, the count is saved with each
-    checkpoint and restored from it. GRPO counts in the state itself.
-    """
-
-    def __init__(self, trainer):
-        self.trainer = trainer
-        self.in_trainer = hasattr(trainer, "_total_train_tokens") and "GRPO" not in type(trainer).__name__
-        self.at_start = 0  # the tokens of earlier attempts: this attempt's rate excludes them
-
-    def on_train_begin(self, args, state, control, **kwargs):  # after a resumed state is loaded
-        self.at_start = state.num_input_tokens_seen
-        if self.in_trainer:
-            self.trainer._total_train_tokens = state.num_input_tokens_seen
-
-    def on_step_end(self, args, state, control, **kwargs):  # before this step's checkpoint is saved
-        if self.in_trainer:
-            state.num_input_tokens_seen = self.trainer._total_train_tokens
-
-
-def mean_loss(steps: list[dict]) -> float | None:
-    """The mean loss over every step: each logged loss is its window's mean, weighted by the window."""
-    total, last = 0.0, 0
-    for entry in steps:
-        total += entry["loss"] * (entry["step"] - last)
-        last = entry["step"]
-    return total / last if last else None
-
-
-def peak_memory_mb() -> float:
-    """Peak GPU memory allocated (CUDA), else the process's peak resident memory."""
-    if torch.cuda.is_available():
-        return torch.cuda.max_memory_allocated() / 2**20
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux reports KiB
-
-
-# The last logged value of each of these goes to metrics.json (DPO and GRPO report them).
-EXTRA_LOGS = ("rewards/chosen", "rewards/rejected", "rewards/margins", "rewards/accuracies",
-              "reward", "reward_std", "kl", "rewards/correctness/mean", "rewards/answer_format/mean")
-
-
-def eval_points(history: list[dict], trained: int | None = None) -> list[dict]:
-    """The eval loss at each evaluation during training, with its (fractional) epoch and step.
-
-    `trained`: how many log entries training wrote; the evaluation after it (finish, below) repeats the
-    last point, or under early stopping scores the restored best weights at the last step, so it counts
-    only when training evaluated nothing (a max_steps run).
-    """
-    def points(entries):
-        return [{"epoch": h.get("epoch"), "step": h.get("step"), "eval_loss": h["eval_loss"]}
-                for h in entries if "eval_loss" in h]
-
-    during = points(history[:trained] if trained is not None else history)
-    return during or points(history)
-
-
-def stage_metrics(trainer, train_result, eval_metrics: dict, clock: FirstStepClock, ledger: TokenLedger,
-                  trained: int | None = None) -> dict:
-    """Loss per logging step and per epoch, eval loss per evaluation, runtime, tokens/s and peak memory.
-
-    `trained`: the length of the log history when training ended (before the final evaluation)."""
-    history = trainer.state.log_history
-    steps = [
-        {"step": h["step"], "epoch": h.get("epoch"), "loss": h["loss"]}
-        for h in history
-        if "loss" in h and "train_runtime" not in h
-    ]
-    by_epoch: dict[int, list[float]] = {}
-    for s in steps:
-        by_epoch.setdefault(max(0, math.ceil(s["epoch"] or 0) - 1), []).append(s["loss"])
-    runtime = train_result.metrics.get("train_runtime", 0.0)
-    tokens = trainer.state.num_input_tokens_seen  # all attempts' (TokenLedger); GRPO: prompts + completions
-    return {
-        "train_loss_steps": steps,
-        "train_loss_epochs": [
-            {"epoch": e + 1, "loss": sum(v) / len(v)} for e, v in sorted(by_epoch.items())
-        ],
-        "first_train_loss": steps[0]["loss"] if steps else None,
-        "final_train_loss": steps[-1]["loss"] if steps else None,
-        "mean_train_loss": mean_loss(steps),  # over all steps, a resumed attempt's included
-        "eval_loss": eval_metrics.get("eval_loss"),
-        "eval_loss_epochs": eval_points(history, trained),  # every evaluation: an epoch, or budget.eval_steps
-        "global_steps": trainer.state.global_step,
-        "max_steps": trainer.state.max_steps,  # the steps planned: more than global_steps when stopped early
-        "epochs": trainer.state.epoch,
-        "train_rows": len(trainer.train_dataset),
-        "runtime_s": runtime,
-        "train_tokens": tokens,
-        "tokens_per_s": (tokens - ledger.at_start) / runtime if runtime else None,  # this attempt's rate
-        "peak_memory_mb": peak_memory_mb(),
-        "first_step_at": clock.first_step_at,
-        "processes": trainer.args.world_size,  # > 1 under accelerate launch / torchrun
-        "distributed_backend": _backend_name(),
-        # which class trained: Unsloth swaps TRL's trainers for its own when it is the backend
-        "trainer": f"{type(trainer).__module__}.{type(trainer).__qualname__}",
-        "logged": {key: h[key] for h in history for key in EXTRA_LOGS if key in h},
-    }
-
-
-def _backend_name() -> str | None:
-    import torch.distributed as dist
-
-    return dist.get_backend() if dist.is_available() and dist.is_initialized() else None
 
 
 def _final_state(checkpoint: str | None):
