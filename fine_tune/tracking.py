@@ -170,7 +170,9 @@ def make_tracker(cfg, config: dict, run_dir: Path, group: str, run_label: str):
     """The tracker logger=<name> asks for."""
     if cfg.logger.name == "none" or WandbMode(cfg.logger.mode) is WandbMode.disabled:
         return NoTracker()
-    tags = [f"method:{'+'.join(cfg.method.keys())}", f"data:{cfg.data.name}", f"model:{model_tag(cfg.model)}"]
+    budget = cfg.get("budget")  # absent in a run folder of an older version (fine-tune-eval)
+    tags = [f"method:{'+'.join(cfg.method.keys())}", f"data:{cfg.data.name}", f"model:{model_tag(cfg.model)}",
+            f"budget:{budget.name if budget is not None else 'epochs'}", f"seed:{cfg.seed}"]
     tags += list(cfg.logger.tags)
     if cfg.study:
         tags.append(f"study:{cfg.study}")

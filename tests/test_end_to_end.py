@@ -69,7 +69,7 @@ def test_offline_wandb_run_holds_the_metrics(full_run):
     contents = run_contents(files[0])
     assert contents["run"]["job_type"] == "sft_cot"
     assert contents["run"]["group"] == run_dir.name and contents["run"]["project"] == "fine-tune"
-    assert {"method:sft_cot", "data:curated", "model:tiny"} <= set(contents["run"]["tags"])
+    assert {"method:sft_cot", "data:curated", "model:tiny", "budget:epochs", "seed:42"} <= set(contents["run"]["tags"])
     logged = [row["train/loss"] for row in contents["history"] if "train/loss" in row]
     metrics = json.loads((run_dir / "metrics.json").read_text())
     assert logged == pytest.approx([s["loss"] for s in metrics["stages"]["sft_cot"]["train_loss_steps"]])
