@@ -21,6 +21,7 @@ from fine_tune.data.arrow_cache import cached_dataset
 from fine_tune.data.preferences import preference_rows
 from fine_tune.outputs import fingerprint
 from fine_tune.stages.common import StageContext, finish, prepare, training_arguments
+from fine_tune.stages.lengths import prompt_tokens, rows_that_fit
 
 
 def to_dataset(pairs: list[dict], instruction: str | None = None) -> Dataset:
@@ -36,8 +37,10 @@ def to_dataset(pairs: list[dict], instruction: str | None = None) -> Dataset:
     )
 
 
-def _dataset(ctx: StageContext, split: str) -> Dataset | None:
+def _dataset(ctx: StageContext, split: str, tokenizer) -> Dataset | None:
     pairs, instruction = preference_rows(ctx.rows(split), ctx.seed, split), ctx.instruction
+    pairs = rows_that_fit(pairs, prompt_tokens(tokenizer, pairs, instruction), ctx.stage.max_length,
+                          f"method.{ctx.name}", split)
     if not pairs:
         return None
     return cached_dataset(fingerprint([*pairs, {"instruction": instruction}]), "dpo",
@@ -52,7 +55,7 @@ def run_dpo(ctx: StageContext, model, tokenizer):
     # before the earlier stages: hand it the model as it is now instead.
     reference = None if ctx.uses_lora else copy.deepcopy(model).eval().requires_grad_(False)
     model, peft_config = prepare(ctx, model)
-    eval_dataset = _dataset(ctx, "eval")
+    eval_dataset = _dataset(ctx, "eval", tokenizer)
     clock, guard = ctx.callbacks()
     extra = {} if eval_dataset is not None else {"eval_strategy": "no"}
     trainer = DPOTrainer(
@@ -60,7 +63,7 @@ def run_dpo(ctx: StageContext, model, tokenizer):
         ref_model=reference,
         args=training_arguments(ctx, DPOConfig, beta=ctx.stage.beta, loss_type=[DPOLoss(ctx.stage.loss_type).value],
                                 max_length=ctx.stage.max_length, **extra),
-        train_dataset=_dataset(ctx, "train"),
+        train_dataset=_dataset(ctx, "train", tokenizer),
         eval_dataset=eval_dataset,
         processing_class=tokenizer,
         peft_config=peft_config,

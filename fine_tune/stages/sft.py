@@ -19,6 +19,7 @@ from fine_tune.data.arrow_cache import cached_dataset
 from fine_tune.data.schema import response_text
 from fine_tune.outputs import fingerprint
 from fine_tune.stages.common import StageContext, finish, prepare, training_arguments
+from fine_tune.stages.lengths import prompt_tokens, rows_that_fit
 
 
 def to_dataset(rows: list[dict], response: str, instruction: str | None = None) -> Dataset:
@@ -32,8 +33,12 @@ def to_dataset(rows: list[dict], response: str, instruction: str | None = None) 
     )
 
 
-def _cached(ctx: StageContext, split: str, response: str) -> Dataset:
+def _cached(ctx: StageContext, split: str, response: str, tokenizer) -> Dataset | None:
     rows, instruction = ctx.rows(split), ctx.instruction
+    lengths = prompt_tokens(tokenizer, rows, instruction)
+    rows = rows_that_fit(rows, lengths, ctx.stage.max_length, f"method.{ctx.name}", split)
+    if not rows:  # an eval split whose every prompt is too long: the stage trains without an eval loss
+        return None
     build = lambda: to_dataset(rows, response, instruction)  # noqa: E731
     return cached_dataset(fingerprint([*rows, {"instruction": instruction}]), f"sft-{response}", build,
                           ctx.cache_dir)
@@ -46,14 +51,16 @@ def run_sft(ctx: StageContext, model, tokenizer):
     response = Response(ctx.stage.response).value
     model, peft_config = prepare(ctx, model)
     clock, guard = ctx.callbacks()
+    train, held_out = _cached(ctx, "train", response, tokenizer), _cached(ctx, "eval", response, tokenizer)
+    extra = {} if held_out is not None else {"eval_strategy": "no"}
     trainer = SFTTrainer(
         model=model,
         args=training_arguments(
             ctx, SFTConfig, max_length=ctx.stage.max_length,
-            train_sampling_strategy="group_by_length" if ctx.stage.group_by_length else "random",
+            train_sampling_strategy="group_by_length" if ctx.stage.group_by_length else "random", **extra,
         ),
-        train_dataset=_cached(ctx, "train", response),
-        eval_dataset=_cached(ctx, "eval", response),
+        train_dataset=train,
+        eval_dataset=held_out,
         processing_class=tokenizer,
         peft_config=peft_config,
         callbacks=[clock, guard],
