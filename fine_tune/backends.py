@@ -104,8 +104,8 @@ def load_unsloth(source: str, model_cfg, max_seq_length: int):
     return model, tokenizer
 
 
-def unsloth_lora(model, lora, seed: int):
-    """A LoRA adapter through Unsloth's get_peft_model, with its gradient checkpointing."""
+def unsloth_lora(model, lora, seed: int, targets: list[str]):
+    """A LoRA adapter through Unsloth's get_peft_model, with its gradient checkpointing, on `targets`."""
     from unsloth import FastLanguageModel
 
     return FastLanguageModel.get_peft_model(
@@ -113,7 +113,7 @@ def unsloth_lora(model, lora, seed: int):
         r=lora.r,
         lora_alpha=lora.alpha,
         lora_dropout=lora.dropout,
-        target_modules=list(lora.target_modules),
+        target_modules=list(targets),
         bias="none",
         use_gradient_checkpointing="unsloth",  # offloads activations: the memory saving Unsloth is known for
         random_state=seed,

@@ -95,9 +95,9 @@ class LoraConfig:
     r: int = 16  # adapter rank
     alpha: int = 32  # scaling numerator: the update is scaled by alpha / r
     dropout: float = 0.05
-    target_modules: List[str] = field(
-        default_factory=lambda: ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
-    )
+    # PEFT's all-linear: every linear layer but the output head, whatever the architecture (a Llama's
+    # q/k/v/o and gate/up/down, a GPT-2's Conv1D c_attn/c_proj/c_fc); or name them: [q_proj, v_proj]
+    target_modules: List[str] = field(default_factory=lambda: ["all-linear"])
 
 
 @dataclass

@@ -33,12 +33,15 @@ from fine_tune.errors import UserError
 
 
 class Attention(torch.nn.Module):
-    """A stand-in model with the linear layers LoRA is checked against (check_target_modules)."""
+    """A stand-in model with the linear layers LoRA adapts (stages.common.lora_targets) and an output head."""
 
     def __init__(self):
         super().__init__()
-        for name in ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"):
+        for name in ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj", "lm_head"):
             setattr(self, name, torch.nn.Linear(2, 2))
+
+    def get_output_embeddings(self):
+        return self.lm_head  # all-linear leaves the head out
 
 
 MODEL = Attention()
@@ -103,6 +106,7 @@ def test_unsloth_backend_passes_4bit_and_lora_settings(fake_unsloth):
     name, kwargs = fake_unsloth.calls[1]
     assert name == "get_peft_model" and kwargs["r"] == 8 and kwargs["lora_alpha"] == 32
     assert kwargs["use_gradient_checkpointing"] == "unsloth" and "q_proj" in kwargs["target_modules"]
+    assert "lm_head" not in kwargs["target_modules"]  # all-linear, resolved to names: every linear layer but the head
 
 
 def test_hf_backend_hands_trl_a_peft_config():

@@ -171,14 +171,18 @@ def test_sft_cot_then_dpo_on_gsm8k_and_the_export_chats(stand_ins, name, tmp_pat
     assert model.generate(ids, max_new_tokens=3, do_sample=False).shape[1] > ids.shape[1]
 
 
-def test_gpt2_lora_targets_its_conv1d_layers(stand_ins, tmp_path, cache_dir):
-    """GPT-2's attention is transformers' Conv1D, which PEFT adapts: c_attn is a valid target."""
+@pytest.mark.parametrize("targets", [[], ["method.sft_cot.lora.target_modules=[c_attn]"]], ids=["default", "named"])
+def test_gpt2_lora_targets_its_conv1d_layers(stand_ins, tmp_path, cache_dir, targets):
+    """GPT-2's attention and MLP are transformers' Conv1D, which PEFT adapts: the default (all-linear) finds
+    them without naming any, and c_attn is a valid target by name."""
     run_dir = tmp_path / "gpt2-lora"
     _cli(run_dir, cache_dir, "debug=smoke", "logger=none", "model=local", f"model.path={stand_ins['gpt2']}",
-         "model.chat_template=chatml", "model.finetune=lora", "method=sft_cot", "method.sft_cot.lora.target_modules=[c_attn]",
+         "model.chat_template=chatml", "model.finetune=lora", "method=sft_cot", *targets,
          "data=gsm8k", "data.source.name=null", f"data.source.path={shared_data('gsm8k')}", "eval.enabled=false",
          f"hydra.run.dir={run_dir}")
-    assert (run_dir / "01-sft_cot" / "adapter" / "adapter_config.json").is_file()
+    adapter = json.loads((run_dir / "01-sft_cot" / "adapter" / "adapter_config.json").read_text())
+    expected = {"c_attn"} if targets else {"c_attn", "c_proj", "c_fc"}
+    assert set(adapter["target_modules"]) == expected
 
 
 def test_grpo_on_gsm8k_runs_from_a_chat_model(stand_ins, tmp_path, cache_dir):

@@ -140,48 +140,56 @@ def training_arguments(ctx: StageContext, args_class, **extra):
     return args_class(**settings)
 
 
-def check_target_modules(ctx: StageContext, model) -> None:
-    """LoRA target modules the model has; PEFT's own error comes from deep inside the trainer.
+ALL_LINEAR = "all-linear"  # PEFT's name for every linear layer but the output head
+
+
+def lora_targets(ctx: StageContext, model) -> list[str]:
+    """The layer names LoRA adapts in this model: `all-linear` (the default) as the names it stands for,
+    so PEFT and Unsloth get the same explicit list and the adapter records it; else the names given.
+
+    `all-linear` is every Linear layer, and transformers' Conv1D (GPT-2's c_attn, c_proj, c_fc), except
+    the output head: a Llama gets q/k/v/o and gate/up/down, a GPT-2 its Conv1D layers, without naming them.
 
     Raises:
-        UserError: naming the modules it lacks and the linear layers it has.
+        UserError: a named module the model lacks (PEFT's own error comes from deep inside the trainer),
+            with the layers LoRA can adapt.
     """
-
     from transformers.pytorch_utils import Conv1D
 
-    # the layer types PEFT's LoRA adapts; GPT-2's attention and MLP are transformers' Conv1D, not Linear
+    head = model.get_output_embeddings()
+    linear = sorted({name.rsplit(".", 1)[-1] for name, module in model.named_modules()
+                     if isinstance(module, (torch.nn.Linear, Conv1D)) and module is not head})
+    wanted = list(ctx.stage.lora.target_modules)
+    if wanted == [ALL_LINEAR]:
+        return linear
+    # the layer types PEFT's LoRA adapts by name: GPT-2's attention and MLP are Conv1D, not Linear
     adaptable = (torch.nn.Linear, torch.nn.Embedding, torch.nn.Conv1d, torch.nn.Conv2d, Conv1D)
     names = {name.rsplit(".", 1)[-1] for name, module in model.named_modules() if isinstance(module, adaptable)}
-    unknown = [m for m in ctx.stage.lora.target_modules if m not in names]
+    unknown = [m for m in wanted if m not in names]
     if unknown:
         raise UserError(f"method.{ctx.name}.lora.target_modules has {', '.join(unknown)}, which this model does not "
-                        f"have; its layers LoRA can adapt: {', '.join(sorted(names))}")
+                        f"have; its layers LoRA can adapt: {', '.join(sorted(names))} (or {ALL_LINEAR}: "
+                        f"{', '.join(linear)})")
+    return wanted
 
 
 def prepare(ctx: StageContext, model):
     """(model, peft_config) for the trainer: hf hands TRL a LoraConfig, Unsloth adds the adapter itself."""
-    if ctx.uses_lora:
-        check_target_modules(ctx, model)
-    if ctx.backend == "unsloth" and ctx.uses_lora:
-
-        return unsloth_lora(model, ctx.stage.lora, ctx.seed), None
-    return model, lora_config(ctx)
-
-
-def lora_config(ctx: StageContext):
-    """PEFT LoraConfig for finetune=lora, None for finetune=full."""
     if not ctx.uses_lora:
-        return None
-    stage = ctx.stage
+        return model, None
+    targets = lora_targets(ctx, model)
+    if ctx.backend == "unsloth":
+        return unsloth_lora(model, ctx.stage.lora, ctx.seed, targets), None
+    return model, lora_config(ctx, targets)
+
+
+def lora_config(ctx: StageContext, targets: list[str]):
+    """PEFT's LoraConfig of the stage's LoRA settings, on the resolved target layers."""
     from peft import LoraConfig
 
-    return LoraConfig(
-        r=stage.lora.r,
-        lora_alpha=stage.lora.alpha,
-        lora_dropout=stage.lora.dropout,
-        target_modules=list(stage.lora.target_modules),
-        task_type="CAUSAL_LM",
-    )
+    lora = ctx.stage.lora
+    return LoraConfig(r=lora.r, lora_alpha=lora.alpha, lora_dropout=lora.dropout, target_modules=targets,
+                      task_type="CAUSAL_LM")
 
 
 def _final_state(checkpoint: str | None):
