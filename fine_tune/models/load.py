@@ -13,6 +13,7 @@ from pathlib import Path
 from fine_tune.backends import load_unsloth
 from fine_tune.config import Dtype
 from fine_tune.errors import UserError
+from fine_tune.models.gguf import converted_folder
 from fine_tune.models.templates import apply_chat_template
 from fine_tune.models.tiny import tiny_model_dir
 
@@ -21,7 +22,9 @@ log = logging.getLogger(__name__)
 
 
 def resolve_source(model_cfg, cache_dir: str) -> str:
-    """A folder or Hub id to load from; builds the tiny model on first use."""
+    """A folder or Hub id to load from; builds the tiny model, or converts a GGUF file, on first use."""
+    if model_cfg.get("gguf_file"):
+        return str(converted_folder(model_cfg, cache_dir))
     if model_cfg.path:
         folder = Path(model_cfg.path).expanduser()
         if not (folder / "config.json").is_file():
