@@ -459,7 +459,7 @@ class Config:
     # of metrics.json, e.g. tuned.accuracy, eval.winrate.win_rate, eval.deepeval.accuracy.
     objective: str = "tuned.accuracy"
     # The claims fine-tune-compare tests on a sweep of these runs: a name in fine_tune/claim_sets/ or a
-    # path to your own file (fine_tune.compare.claim_spec). Read by the comparison, not by training.
+    # path to your own file (fine_tune.claim_spec). Read by the comparison, not by training.
     claims: str = "reference_study"
 
 

@@ -17,7 +17,7 @@ from collections.abc import Callable
 from omegaconf import DictConfig, OmegaConf
 
 from fine_tune.budget import stage_budget
-from fine_tune.compare.claim_spec import load_claims, resolve
+from fine_tune.claim_spec import load_claims, resolve
 from fine_tune.config import OBJECTIVES, Finetune, LoraConfig
 from fine_tune.errors import UserError
 from fine_tune.stage_names import check_repeats

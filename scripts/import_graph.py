@@ -64,6 +64,30 @@ def cycles(graph: nx.DiGraph) -> list[list[str]]:
     return sorted((sorted(c) for c in nx.strongly_connected_components(graph) if len(c) > 1), key=len, reverse=True)
 
 
+# The layers, bottom up: a module imports only its own layer and those below (__main__ aside)
+LAYERS = (
+    ("commands", ("cli", "eval_cli", "data_cli", "export", "compare", "models.build_cli")),
+    ("run", ("train", "jobs", "tracking", "report")),
+    ("stages", ("stages",)),
+    ("data, models, evaluation", ("data", "models", "evaluation", "chat", "config_ranges", "stage_names",
+                                  "backends")),
+)
+
+
+def layer(module: str) -> int:
+    """0 for the foundation (config, errors, answers, outputs, ...), up to len(LAYERS) for the commands."""
+    name = module.removeprefix("fine_tune.")
+    for rank, (_, prefixes) in enumerate(LAYERS):
+        if any(name == p or name.startswith(p + ".") for p in prefixes):
+            return len(LAYERS) - rank
+    return 0
+
+
+def imports_up(graph: nx.DiGraph) -> list[tuple[str, str]]:
+    """Imports from a lower layer to a higher one."""
+    return sorted((a, b) for a, b in graph.edges if layer(b) > layer(a) and a != "fine_tune.__main__")
+
+
 def main() -> None:
     graph, inside, sizes = scan()
     found = cycles(graph)
@@ -71,6 +95,8 @@ def main() -> None:
     print(f"modules in import cycles: {sum(map(len, found))} in {len(found)} group(s)")
     for group in found:
         print("  " + ", ".join(group))
+    up = imports_up(graph)
+    print(f"imports up the layers: {len(up)}" + "".join(f"\n  {a} -> {b}" for a, b in up))
     print(f"project imports inside functions: {len(inside)}")
     for module, target, line in inside:
         print(f"  {module}:{line} -> {target}")

@@ -15,7 +15,7 @@ import pytest
 import yaml
 from scipy.stats import ttest_1samp
 
-from fine_tune.compare.claim_spec import load_claims, resolve
+from fine_tune.claim_spec import load_claims, resolve
 from fine_tune.compare.cli import compare
 from fine_tune.compare.collect import load_sweep
 from fine_tune.compare.paired import prompt_results

@@ -13,8 +13,8 @@ import sys
 from pathlib import Path
 
 import pytest
-
 from conftest import shared_data
+
 from fine_tune.config import compose
 from fine_tune.errors import UserError
 from fine_tune.models.gguf import converted_folder, package_folder

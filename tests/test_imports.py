@@ -20,6 +20,13 @@ def test_no_import_cycle_among_the_packages_modules():
     assert import_graph.cycles(graph) == []
 
 
+def test_no_import_points_up_the_layers():
+    graph, _, _ = import_graph.scan()
+    assert import_graph.imports_up(graph) == []
+    assert import_graph.layer("fine_tune.train") > import_graph.layer("fine_tune.stages.sft") > \
+        import_graph.layer("fine_tune.data.pipeline") > import_graph.layer("fine_tune.config")
+
+
 def test_the_scan_finds_a_planted_cycle(tmp_path, monkeypatch):
     package = tmp_path / "fine_tune"
     package.mkdir()

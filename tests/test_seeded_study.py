@@ -7,8 +7,8 @@ import math
 import pytest
 import yaml
 
+from fine_tune.claim_spec import load_claims, resolve
 from fine_tune.cli import compose, conf_dir
-from fine_tune.compare.claim_spec import load_claims, resolve
 
 STUDY = yaml.safe_load((conf_dir() / "experiment" / "seeded_study.yaml").read_text())
 CELLS = STUDY["hydra"]["sweeper"]["params"]["cell"].split(",")

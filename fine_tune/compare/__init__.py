@@ -4,8 +4,8 @@
 
 Modules, one job each: `collect` reads the sweep folder, `table` builds the
 raw rows (CSV/W&B), `display` formats them (markdown/HTML), `paired` reads
-each job's per-prompt results, `claim_spec` reads a claims file, `claims`
-tests them (seeds the unit), `claim_text` writes them out, `spread` the seed
+each job's per-prompt results, `claims` tests the claims a file names
+(fine_tune.claim_spec reads it) (seeds the unit), `claim_text` writes them out, `spread` the seed
 spread, `plots` the PNGs, `page` the self-contained index.html, `publish`
 the W&B run, `cli` ties them together.
 """

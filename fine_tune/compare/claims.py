@@ -1,6 +1,6 @@
 """Claims tested on a sweep: confirmed, refuted, or not resolved, with training seeds as the unit.
 
-Each claim (fine_tune.compare.claim_spec: a file, the study's or a user's) compares two cells of
+Each claim (fine_tune.claim_spec: a file, the study's or a user's) compares two cells of
 the sweep, (stages, data, budget), on the same eval prompts (../shared/docs/EVALUATION.md):
 
 - pairs: A and B trained with the same seed; eval prompts found in either run's train rows
@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from fine_tune.compare.claim_spec import DEFAULT_BUDGET, CellSpec, ClaimSpec, Expect, Measure
+from fine_tune.claim_spec import DEFAULT_BUDGET, CellSpec, ClaimSpec, Expect, Measure
 from fine_tune.compare.paired import PromptResults, is_reference, reference_for
 from fine_tune.evaluation.judges import VerifiableJudge
 from fine_tune.evaluation.reasoning import MULTI_STEP

@@ -20,7 +20,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from fine_tune.compare.claim_spec import CLAIM_SETS, ClaimSpec, load_claims, resolve
+from fine_tune.claim_spec import CLAIM_SETS, ClaimSpec, load_claims, resolve
 from fine_tune.compare.claim_text import CLAIM_HEADERS, VERSUS_HEADERS, claim_cells, claims_preamble, versus_cells
 from fine_tune.compare.claims import evaluate_claims, versus_reference
 from fine_tune.compare.collect import Sweep, load_sweep

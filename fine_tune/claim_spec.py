@@ -21,7 +21,7 @@ from omegaconf.errors import OmegaConfBaseException
 
 from fine_tune.errors import UserError, describe
 
-CLAIM_SETS = Path(__file__).resolve().parent.parent / "claim_sets"  # the packaged claims files
+CLAIM_SETS = Path(__file__).resolve().parent / "claim_sets"  # the packaged claims files
 DEFAULT_BUDGET = "epochs"  # budget.name of a run that trains each stage its own epochs
 
 
