@@ -42,7 +42,8 @@ def _effect(entry: dict) -> str:
 def _spread(entry: dict) -> str:
     if entry.get("sd_a") is None:
         return "— (one run)"
-    return f"{_value(entry, entry['sd_a'], False)} / {_value(entry, entry['sd_b'], False)}{_unit(entry)}"
+    b = "—" if entry.get("sd_b") is None else _value(entry, entry["sd_b"], False)  # a head-to-head: A's only
+    return f"{_value(entry, entry['sd_a'], False)} / {b}{_unit(entry)}"
 
 
 def claim_cells(entry: dict) -> list[str]:

@@ -122,7 +122,9 @@ def _test(claim: ClaimSpec, a: np.ndarray, b: np.ndarray) -> dict:
         # each seed's difference carries its prompts' sampling noise too, so the seed-level bar is never
         # below one run pair's; that floor matters when the seeds happen to agree exactly (sd 0)
         floor = _prompt_test(a[:1], b[:1], claim.measure)[1] or 0.0
-        out.update(unit="seeds", sd_a=float(means_a.std(ddof=1)), sd_b=float(means_b.std(ddof=1)),
+        # a head-to-head has one score per seed (A's against B): B's side is the constant 50%, no spread of its own
+        sd_b = None if claim.measure is Measure.winrate else float(means_b.std(ddof=1))
+        out.update(unit="seeds", sd_a=float(means_a.std(ddof=1)), sd_b=sd_b,
                    detectable=max(t_detectable_difference(per_seed, ALPHA), floor), test="paired t over seeds")
         values = per_seed
     else:
