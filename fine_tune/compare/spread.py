@@ -66,7 +66,9 @@ def spread_rows(groups: list[list[dict]]) -> list[list[str]]:
     """
     table = []
     for group in groups:
-        cells: list[Any] = [group[0]["method"] or MISSING, group[0]["data"] or MISSING]
+        budget = group[0].get("budget")
+        data = (group[0]["data"] or MISSING) + (f", {budget}" if budget not in (None, "epochs") else "")
+        cells: list[Any] = [group[0]["method"] or MISSING, data]
         cells.append(", ".join(str(r["seed"]) for r in group))
         for key, _, show in METRICS:
             values = [r[key] for r in group if r[key] is not None]
