@@ -33,6 +33,18 @@ SAVED = ("comparison.md", "comparison.csv", "loss_curves.png", "accuracy.png", "
          "index.html")
 
 
+def job_counts(sweep_dir: Path) -> dict:
+    """How many job folders the sweep started and how many finished: a stopped sweep says so."""
+    started = [p for p in sweep_dir.iterdir() if (p / ".hydra").is_dir()] if sweep_dir.is_dir() else []
+    finished = 0
+    for job in started:
+        try:
+            finished += json.loads((job / "metrics.json").read_text()).get("status") == "finished"
+        except (OSError, ValueError):
+            pass
+    return {"jobs_started": len(started), "jobs_finished": finished}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--study", default="method_comparison", help="an experiment preset that sweeps (-m)")
@@ -58,10 +70,15 @@ def main() -> None:
         if (args.sweep_dir / name).is_file():
             shutil.copy2(args.sweep_dir / name, results / name)
     target = TARGETS_S.get(args.study)
-    verdict = "no target" if target is None else "met" if wall <= target else "MISSED"
+    counts = job_counts(args.sweep_dir)
+    if sweep.returncode != 0:  # stopped or failed: its wall time is not the whole study's
+        verdict = f"not comparable: the sweep exited {sweep.returncode} after {counts['jobs_finished']} finished jobs"
+    else:
+        verdict = "no target" if target is None else "met" if wall <= target else "MISSED"
     (results / "wall_time.json").write_text(json.dumps({
         "study": args.study, "wall_s": round(wall, 1), "cores": os.cpu_count(), "target_s": target,
-        "exit": sweep.returncode, "command": " ".join(command[2:]), "finished": time.strftime("%Y-%m-%d %H:%M"),
+        "exit": sweep.returncode, "verdict": verdict, **counts, "command": " ".join(command[2:]),
+        "finished": time.strftime("%Y-%m-%d %H:%M"),
     }, indent=2) + "\n")
     print(f"\n{args.study} sweep: {wall / 60:.1f} min wall on {os.cpu_count()} cores "
           f"(target <= {(target or 0) // 60} min: {verdict}); exit {sweep.returncode}; folder {args.sweep_dir}")

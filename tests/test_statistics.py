@@ -150,7 +150,8 @@ def test_seed_level_tests_match_scipy_on_synthetic_differences():
     s, sd = len(d), float(np.std(d, ddof=1))
     assert t_detectable_difference(d) == pytest.approx((student_t.ppf(0.975, s - 1) + student_t.ppf(0.8, s - 1)) * sd / s ** 0.5)
     assert paired_t([0.1]) == 1.0 and t_detectable_difference([0.1]) is None  # one seed: no seed-level test
-    assert paired_t([0.02, 0.02, 0.02]) == 0.0 and paired_t([0.0, 0.0]) == 1.0
+    # equal differences (no spread) leave t undefined: nothing shown, not certainty
+    assert paired_t([0.02, 0.02, 0.02]) == 1.0 and paired_t([0.0, 0.0]) == 1.0
 
 
 def test_an_exact_sign_flip_test_can_never_confirm_at_three_or_five_seeds():

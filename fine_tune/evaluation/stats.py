@@ -119,13 +119,13 @@ def holm(p_values: Sequence[float]) -> list[float]:
 def paired_t(differences: Sequence[float]) -> float:
     """Two-sided one-sample t test of mean(differences) = 0 (df = len - 1); p = 1 below two values.
 
-    Every difference equal (no spread) is decisive when it is not zero: p = 0; all zero: p = 1.
+    Every difference equal (no spread: two seeds that happen to differ by the same prompts' worth) leaves
+    the t statistic undefined, not infinite: p = 1, nothing shown. Each seed's difference carries its
+    prompts' sampling noise, so equal values are a coincidence, not certainty.
     """
     d = np.asarray(differences, dtype=float)
-    if d.size < 2:
+    if d.size < 2 or np.allclose(d, d[0]):
         return 1.0
-    if np.allclose(d, d[0]):
-        return 1.0 if d[0] == 0 else 0.0
     from scipy.stats import ttest_1samp
 
     return float(ttest_1samp(d, 0.0).pvalue)
@@ -143,7 +143,7 @@ def tost(differences: Sequence[float], margin: float, level: float = 0.90) -> tu
     d = np.asarray(differences, dtype=float)
     if d.size < 2:
         return 1.0, float("nan"), float("nan")
-    if np.allclose(d, d[0]):  # no spread: the mean is known exactly
+    if np.allclose(d, d[0]):  # no spread (every prompt tied): the difference is that value, inside or not
         return (0.0 if -margin < d[0] < margin else 1.0), float(d[0]), float(d[0])
     from scipy.stats import ttest_1samp
 
