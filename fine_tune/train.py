@@ -292,8 +292,8 @@ def check_sizes(cfg: DictConfig, splits) -> None:
         batch = resolve_stage(cfg, name).batch_size
         if len(splits.train) < batch:
             raise UserError(f"{len(splits.train)} train rows are fewer than one batch of {batch} ({name}): add rows, "
-                            f"or set model.per_device_train_batch_size (or method.{name}.per_device_train_batch_size) "
-                            f"to {len(splits.train)} or lower")
+                            f"or set model.per_device_train_batch_size={len(splits.train)} or lower (or "
+                            f"method.{name}.per_device_train_batch_size)")
     if any(METHODS[name].needs_pairs for name in cfg.method):  # pairs the data cannot make (or that are all equal) end the run here, not at stage 2
         preference_rows(splits.train, cfg.seed, "train")
 

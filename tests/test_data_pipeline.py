@@ -98,8 +98,11 @@ def test_data_too_small_to_train_or_measure_is_an_error_naming_the_sizes():
     row = {"id": "r", "prompt": "p", "response": "a"}
     with pytest.raises(UserError, match=r"1 train rows and no eval rows: .*data.eval_fraction \(now 0.05\)"):
         check_sizes(cfg, types.SimpleNamespace(train=[row], eval=[]))
-    with pytest.raises(UserError, match=r"3 train rows are fewer than one batch of 4: .*batch_size=3 or lower"):
+    with pytest.raises(UserError, match=r"3 train rows are fewer than one batch of 4 \(sft_cot\): .*batch_size=3 or lower"):
         check_sizes(cfg, types.SimpleNamespace(train=[row] * 3, eval=[row]))
+    # a stage's own batch is the one it trains with (resolve_stage), not the model preset's 16
+    own = compose(["method=sft_cot", "method.sft_cot.per_device_train_batch_size=2"])
+    check_sizes(own, types.SimpleNamespace(train=[row] * 3, eval=[row]))
     pair = {**row, "chosen": "a", "rejected": "b"}
     check_sizes(cfg, types.SimpleNamespace(train=[pair] * 4, eval=[row]))
     with pytest.raises(UserError, match=r"method dpo needs preference pairs"):  # the default chain has dpo
