@@ -14,7 +14,7 @@ import shutil
 from contextlib import contextmanager
 from pathlib import Path
 
-from fine_tune.errors import UserError, is_no_space, no_space_line  # noqa: F401  (re-exported)
+from fine_tune.errors import UserError, is_no_space, no_space_line
 
 
 def human(size: float) -> str:

@@ -15,9 +15,10 @@ The checker reads only the `check` spec, never the generator, so the trainer
 and evaluator can check any row on their own.
 """
 
+from fine_tune.answers import check
 from fine_tune.data.skills import answer_format, arith, lists, minmax, units, weekday
 from fine_tune.data.skills.base import DAYS, Skill
-from fine_tune.data.skills.checking import check, plausible_wrong
+from fine_tune.data.skills.checking import plausible_wrong
 
 # Shares of the rows: the big spaces (arith ~100k, lists ~220k, minmax ~10^6 problems) take
 # more; units (~1,480), format (~1,580) and weekday (2,044) keep ~11.6% each (1,094 rows)

@@ -9,7 +9,6 @@ from __future__ import annotations
 import json
 import random
 
-from fine_tune.answers import check  # noqa: F401  (the skills' check, re-exported)
 from fine_tune.data.skills.base import DAYS, fmt_list
 
 
