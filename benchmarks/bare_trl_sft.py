@@ -3,9 +3,14 @@
 Same model folder, same rows (a JSONL of prompt/completion conversations the
 benchmark writes), same trainer arguments as the project's stage; nothing else.
 
-    python benchmarks/bare_trl_sft.py MODEL_DIR ROWS.jsonl EVAL.jsonl STEPS BATCH LR OUT_DIR
+    python benchmarks/bare_trl_sft.py MODEL_DIR ROWS.jsonl EVAL.jsonl STEPS BATCH LR OUT_DIR [lora:R:ALPHA:DROPOUT]
+
+With the last argument it trains a PEFT LoRA adapter on every linear layer (all-linear), as the
+project's LoRA stages do. It prints its wall time, and its training time and trained tokens
+(TRL's own count of non-padding tokens) for a tokens/s comparison.
 """
 
+import json
 import sys
 import time
 
@@ -17,6 +22,13 @@ from transformers import AutoModelForCausalLM, AutoTokenizer, TrainerCallback  #
 from trl import SFTConfig, SFTTrainer  # noqa: E402
 
 model_dir, rows, eval_rows, steps, batch, lr, out = sys.argv[1:8]
+peft_config = None
+if len(sys.argv) > 8:
+    from peft import LoraConfig
+
+    _, rank, alpha, dropout = sys.argv[8].split(":")
+    peft_config = LoraConfig(r=int(rank), lora_alpha=int(alpha), lora_dropout=float(dropout),
+                             target_modules="all-linear", task_type="CAUSAL_LM")
 tokenizer = AutoTokenizer.from_pretrained(model_dir)
 model = AutoModelForCausalLM.from_pretrained(model_dir, dtype=torch.float32)
 args = SFTConfig(
@@ -37,9 +49,12 @@ trainer = SFTTrainer(
     model=model, args=args, processing_class=tokenizer,
     train_dataset=load_dataset("json", data_files=rows, split="train"),
     eval_dataset=load_dataset("json", data_files=eval_rows, split="train"),
-    callbacks=[FirstStep()],
+    callbacks=[FirstStep()], peft_config=peft_config,
 )
-trainer.train()
+result = trainer.train()
 trainer.evaluate()
 trainer.save_model(out + "/model")
+tokens = [h["num_tokens"] for h in trainer.state.log_history if "num_tokens" in h]
 print(f"bare wall {time.time() - started:.2f}")
+print("bare train " + json.dumps({"runtime_s": result.metrics["train_runtime"], "tokens": tokens[-1] if tokens else None,
+                                  "steps": trainer.state.global_step}))

@@ -9,22 +9,21 @@ project code:
     AutoModelForCausalLM.from_pretrained("outputs/.../export")
 
 `--gguf [TYPE]` also writes GGUF (q8_0 unless a type such as f16 or q4_k_m is
-given) through Unsloth's save_pretrained_gguf, which runs llama.cpp's converter
-and llama-quantize: a GPU machine with the [gpu] extra, and llama.cpp where
-UNSLOTH_LLAMA_CPP_PATH says (Unsloth clones and builds it when it can reach GitHub).
+given) with llama.cpp's own converter, on any machine (fine_tune.gguf_export):
+
+    fine-tune-export outputs/... --gguf          # export/gguf/model-q8_0.gguf
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import re
-import shutil
+import os
 from pathlib import Path
 
-from fine_tune.backends import activate, unsloth_missing
 from fine_tune.config import ModelConfig
 from fine_tune.errors import UserError, exit_on_error
+from fine_tune.gguf_export import tools, write_gguf
 from fine_tune.outputs import write_folder_atomic
 from fine_tune.run_folder import RunFolder, StageFolder
 from fine_tune.stages.chain import apply_saved
@@ -76,7 +75,7 @@ def export(run_dir: Path, out: Path | None = None, gguf: str | None = None) -> P
         gguf: also write GGUF of this type (q8_0, f16, bf16, q4_k_m...) into `<out>/gguf`.
     """
     if gguf:
-        _activate_unsloth()  # first: it must patch transformers/PEFT before they load the model
+        tools(gguf, _cache_dir(run_dir))  # a typo, or a type without its tools, fails before the model loads
     model, tokenizer = load_run_model(run_dir)
     out = out or RunFolder(run_dir).export
 
@@ -86,62 +85,17 @@ def export(run_dir: Path, out: Path | None = None, gguf: str | None = None) -> P
 
     write_folder_atomic(out, write)
     if gguf:
-        _gguf(out, gguf)
+        write_gguf(out, gguf, _cache_dir(run_dir))
     return out
 
 
-def _activate_unsloth() -> None:
+def _cache_dir(run_dir: Path) -> str:
+    """The run's own cache (where a fetched converter is kept), as its config recorded it."""
+    from omegaconf import OmegaConf
 
-    missing = unsloth_missing()
-    if missing:
-        raise UserError(f"--gguf writes GGUF through Unsloth, which needs {missing}: without --gguf, "
-                        "fine-tune-export writes the safetensors export on any machine")
-    activate("unsloth")
-
-
-def _gguf(folder: Path, quantization: str) -> None:
-    """GGUF of the exported model into `<folder>/gguf`, all or nothing."""
-    from unsloth import FastLanguageModel
-
-    model, tokenizer = FastLanguageModel.from_pretrained(model_name=str(folder))
-
-    def write(staging: Path) -> None:
-        produced = Path(f"{staging}_gguf")  # where Unsloth puts the files: beside the folder it was given
-        try:
-            model.save_pretrained_gguf(str(staging), tokenizer, quantization_method=quantization)
-            staging.mkdir(exist_ok=True)
-            for file in produced.glob("*") if produced.is_dir() else []:
-                shutil.move(str(file), staging / file.name)
-        finally:  # a failed conversion leaves no half-written folder of Unsloth's beside the export either
-            shutil.rmtree(produced, ignore_errors=True)
-        if not any(staging.glob("*.gguf")):
-            raise RuntimeError(f"Unsloth reported a finished GGUF conversion but wrote no .gguf file in {produced}")
-
-    try:
-        write_folder_atomic(folder / "gguf", write)
-    except (RuntimeError, NotImplementedError) as err:
-        raise _gguf_error(err, folder) from None
-
-
-def _gguf_error(err: Exception, folder: Path) -> Exception:
-    """The user's way out of a failed conversion, in one line; anything unforeseen stays a traceback."""
-    text = str(err)
-    first = next((line.strip() for line in text.splitlines() if line.strip()), type(err).__name__)[:200]
-    done = f"the safetensors export in {folder} is complete"
-    unknown = re.search(r"Quant method = \[(.+?)\] not supported", text)
-    if unknown:
-        return UserError(f"--gguf {unknown.group(1)} is not a GGUF type Unsloth writes: "
-                         f"use q8_0, f16, bf16 or q4_k_m (see Unsloth's ALLOWED_QUANTS); {done}")
-    if "pre-tokenizer was not recognized" in text:
-        return UserError("llama.cpp's converter does not know this model's tokenizer (the embedded tiny model's "
-                         "byte-level BPE is not one it lists): GGUF export needs a hub model's tokenizer or a "
-                         f"SentencePiece-style one; {done}")
-    if "llama.cpp" in text or "quantizer" in text:
-        # Unsloth converts with llama.cpp, which it clones and builds on first use (seen: no internet)
-        return UserError(f"GGUF conversion needs llama.cpp, which Unsloth fetches from GitHub on first use and "
-                         f"could not ({first[:160]}); run once with the internet, or set UNSLOTH_LLAMA_CPP_PATH to "
-                         f"a llama.cpp folder with its converter and a built llama-quantize; {done}")
-    return err
+    config = RunFolder(run_dir).config
+    recorded = OmegaConf.load(config).get("cache_dir") if config.is_file() else None
+    return str(recorded or os.environ.get("FINE_TUNE_CACHE") or "~/.cache/fine-tune")
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -149,7 +103,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("run_dir", type=Path, help="a run folder (outputs/... or a sweep job folder)")
     parser.add_argument("--out", type=Path, default=None, help="where to write (default: <run_dir>/export)")
     parser.add_argument("--gguf", nargs="?", const="q8_0", default=None, metavar="TYPE",
-                        help="also write GGUF of TYPE (default q8_0; f16, bf16, q4_k_m...): needs Unsloth on a GPU")
+                        help="also write GGUF of TYPE (default q8_0; f32, f16, bf16; q4_k_m... with a built llama-quantize)")
     args = parser.parse_args(argv)
     out = exit_on_error("fine-tune-export", lambda: export(args.run_dir, args.out, args.gguf))
     print(f"exported to {out}")

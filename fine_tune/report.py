@@ -13,6 +13,8 @@ def print_summary(metrics: dict, run_dir: Path) -> None:
     if "tuned" in metrics:
         console.print(_accuracy_table(metrics))
     eval_loss = f"{metrics['eval_loss']:.4f}" if metrics.get("eval_loss") is not None else "n/a"
+    if (metrics.get("base_loss") or {}).get("eval_loss") is not None and metrics.get("eval_loss") is not None:
+        eval_loss += f" (base {metrics['base_loss']['eval_loss']:.4f})"
     console.print(
         f"final train loss {metrics['final_train_loss']:.4f}, eval loss {eval_loss}, "
         f"{metrics['wall_time_s']:.0f} s; results in {run_dir}"

@@ -29,9 +29,10 @@ from fine_tune.distributed import is_main
 from fine_tune.errors import UserError, describe
 from fine_tune.evaluation.accuracy import checker_accuracy
 from fine_tune.evaluation.generations import Decoding, generations_for, reference_budget, shared_path
+from fine_tune.evaluation.loss import eval_loss
 from fine_tune.evaluation.sampling import eval_rows, loss_rows
 from fine_tune.evaluation.suite import EvalTarget, evaluate, record, summary_metrics
-from fine_tune.models.load import load_model, model_identity, resolve_source
+from fine_tune.models.load import check_trainable, load_model, model_identity, resolve_source
 from fine_tune.outputs import build_manifest
 from fine_tune.report import print_summary
 from fine_tune.run_folder import RunFolder
@@ -112,6 +113,7 @@ class Run:
         check_sizes(cfg, self.splits)
         _warn_if_prompts_ask_already(cfg, self.splits)
         self.model, self.tokenizer = load_model(self.source, cfg.model, cfg.cache_dir, self.backend, max_length(cfg))
+        check_trainable(self.model, self.source)
         group, label = _group_and_label(cfg, self.folder.root)
         if is_main():
             write_report(self.splits.report, self.splits.rejects, self.folder.root)
@@ -146,6 +148,9 @@ class Run:
         base_accuracy = checker_accuracy(self.base_records)
         if base_accuracy is not None:
             self.metrics["base"] = base_accuracy
+        if cfg.eval.loss:  # the same held-out loss as the tuned model's: how far training moved it
+            self.metrics["base_loss"], _ = eval_loss(model, tokenizer, self.scored, cfg.eval.batch_size,
+                                                     max_length(cfg), self.response, self.decoding.instruction)
 
     def load_base_records(self, model_loader) -> None:
         """A finished run's base generations (fine-tune-eval): reused from its folder when they match."""

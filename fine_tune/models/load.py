@@ -91,6 +91,22 @@ def load_model(source: str, model_cfg, cache_dir: str, backend: str = "hf", max_
         raise UserError(f"cannot load the model from {where}='{source}': {str(err).splitlines()[0]}") from err
 
 
+def check_trainable(model, source: str) -> None:
+    """Refuse, in one line, weights whose quantisation transformers cannot train (the Trainer's own test).
+
+    Raises:
+        UserError: e.g. a folder whose config.json keeps a GGUF quantization_config.
+    """
+    quantizer = getattr(model, "hf_quantizer", None)
+    if getattr(model, "is_quantized", False) and not (quantizer is not None and quantizer.is_trainable):
+        method = getattr(model.config.quantization_config, "quant_method", "an unknown method")
+        method = getattr(method, "value", method)
+        raise UserError(f"the model at '{source}' is quantised with {method} (config.json's quantization_config), "
+                        "which transformers cannot train: give a full-precision checkpoint (a GGUF file: "
+                        "model.gguf_file, which de-quantises it) or a quantisation that trains with LoRA "
+                        "(bitsandbytes 4/8-bit)")
+
+
 def _load(source: str, model_cfg):
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
