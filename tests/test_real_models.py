@@ -16,13 +16,10 @@ transformers and `apply_chat_template`.
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
-from conftest import REPO, shared_data
+from conftest import run_module, shared_data
 from omegaconf import OmegaConf
 
 from fine_tune.chat import BUILTIN_INSTRUCTION
@@ -133,20 +130,11 @@ def test_grpo_rewards_vary_when_some_answers_are_right(gsm8k_rows):
     assert answer_format(completions) == [0.5] * len(gsm8k_rows)
 
 
-def _cli(run_dir: Path, cache: Path, *overrides: str, module: str = "fine_tune", check: bool = True):
-    env = dict(os.environ, FINE_TUNE_CACHE=str(cache), PYTHONPATH=str(REPO))
-    result = subprocess.run([sys.executable, "-m", module, *overrides], capture_output=True, text=True, env=env,
-                            timeout=600, cwd=run_dir.parent)
-    if check:
-        assert result.returncode == 0, result.stderr[-3000:]
-    return result
-
-
 def _train(stand_ins, name: str, method: str, tmp_path: Path, cache: Path) -> Path:
     run_dir = tmp_path / f"{name}-run"
     template = [f"model.chat_template={TEMPLATE[name]}"] if TEMPLATE[name] else []
     lora = ["model.finetune=full"] if name == "gpt2" else ["model.finetune=lora"]  # GPT-2: LoRA on c_attn below
-    _cli(run_dir, cache, "debug=smoke", "logger=none", "model=local", f"model.path={stand_ins[name]}",
+    run_module(run_dir, cache, "debug=smoke", "logger=none", "model=local", f"model.path={stand_ins[name]}",
          *template, *lora, "data=gsm8k", "data.source.name=null", f"data.source.path={shared_data('gsm8k')}",
          f"method={method}", "eval.deepeval=false", f"hydra.run.dir={run_dir}")
     return run_dir
@@ -161,7 +149,7 @@ def test_sft_cot_then_dpo_on_gsm8k_and_the_export_chats(stand_ins, name, tmp_pat
     assert set(metrics["stages"]) == {"sft_cot", "dpo"}
     tuned = [json.loads(line) for line in (run_dir / "generations" / "tuned.jsonl").read_text().splitlines()]
     assert len(tuned) == 8 and all("correct" in g for g in tuned)  # every GSM8K prompt scored by its checker
-    _cli(run_dir, cache_dir, str(run_dir), "--out", str(tmp_path / "export"), module="fine_tune.export")
+    run_module(run_dir, cache_dir, str(run_dir), "--out", str(tmp_path / "export"), module="fine_tune.export")
     model = AutoModelForCausalLM.from_pretrained(str(tmp_path / "export"))
     tokenizer = AutoTokenizer.from_pretrained(str(tmp_path / "export"))
     ids = tokenizer.apply_chat_template([{"role": "user", "content": "What is 2 + 3?"}], add_generation_prompt=True,
@@ -176,7 +164,7 @@ def test_gpt2_lora_targets_its_conv1d_layers(stand_ins, tmp_path, cache_dir, tar
     """GPT-2's attention and MLP are transformers' Conv1D, which PEFT adapts: the default (all-linear) finds
     them without naming any, and c_attn is a valid target by name."""
     run_dir = tmp_path / "gpt2-lora"
-    _cli(run_dir, cache_dir, "debug=smoke", "logger=none", "model=local", f"model.path={stand_ins['gpt2']}",
+    run_module(run_dir, cache_dir, "debug=smoke", "logger=none", "model=local", f"model.path={stand_ins['gpt2']}",
          "model.chat_template=chatml", "model.finetune=lora", "method=sft_cot", *targets,
          "data=gsm8k", "data.source.name=null", f"data.source.path={shared_data('gsm8k')}", "eval.enabled=false",
          f"hydra.run.dir={run_dir}")
@@ -202,7 +190,7 @@ def test_weights_quantised_without_training_support_stop_in_one_line(stand_ins, 
     config["quantization_config"] = {"quant_method": "gguf"}
     (folder / "config.json").write_text(json.dumps(config))
     run_dir = tmp_path / "run"
-    result = _cli(run_dir, cache_dir, "debug=smoke", "logger=none", "model=local", f"model.path={folder}",
+    result = run_module(run_dir, cache_dir, "debug=smoke", "logger=none", "model=local", f"model.path={folder}",
                   "data=gsm8k", "data.source.name=null", f"data.source.path={shared_data('gsm8k')}",
                   "method=sft_cot", f"hydra.run.dir={run_dir}", check=False)
     assert result.returncode == 2 and "Traceback" not in result.stderr, result.stderr[-2000:]
