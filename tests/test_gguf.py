@@ -32,6 +32,8 @@ def test_the_gguf_converts_once_to_a_plain_trainable_folder(smollm2):
     cfg, source = smollm2
     config = json.loads((Path(source) / "config.json").read_text())
     assert "quantization_config" not in config and config["architectures"] == ["LlamaForCausalLM"]
+    # as SmolLM2's own tokenizer_config.json has it: the clean-up is for WordPiece, not a byte-level BPE
+    assert json.loads((Path(source) / "tokenizer_config.json").read_text())["clean_up_tokenization_spaces"] is False
     stamp = (Path(source) / "model.safetensors").stat().st_mtime_ns
     assert converted_folder(cfg.model, cfg.cache_dir) == Path(source)  # keyed by the file's hash: not again
     assert (Path(source) / "model.safetensors").stat().st_mtime_ns == stamp

