@@ -29,7 +29,7 @@ from fine_tune.distributed import is_main
 from fine_tune.errors import UserError, describe
 from fine_tune.evaluation.accuracy import checker_accuracy
 from fine_tune.evaluation.generations import Decoding, generations_for, reference_budget, shared_path
-from fine_tune.evaluation.loss import eval_loss
+from fine_tune.evaluation.loss import eval_loss, shared_loss
 from fine_tune.evaluation.sampling import eval_rows, loss_rows
 from fine_tune.evaluation.suite import EvalTarget, evaluate, record, summary_metrics
 from fine_tune.models.load import check_trainable, load_model, model_identity, resolve_source
@@ -141,16 +141,18 @@ class Run:
     def score_base(self) -> None:
         """The base model's generations (shared by every job of a sweep: made once) and accuracy."""
         cfg, model, tokenizer = self.cfg, self.model, self.tokenizer
-        shared = shared_path(cfg.cache_dir, model_identity(self.source, cfg.model, self.backend), self.rows,
-                             self.decoding)
+        identity = model_identity(self.source, cfg.model, self.backend)
+        shared = shared_path(cfg.cache_dir, identity, self.rows, self.decoding)
         self.base_records = generations_for(lambda: (model, tokenizer), self.rows, self.decoding, "base",
                                             self.folder.generations, reuse=False, shared=shared)
         base_accuracy = checker_accuracy(self.base_records)
         if base_accuracy is not None:
             self.metrics["base"] = base_accuracy
         if cfg.eval.loss:  # the same held-out loss as the tuned model's: how far training moved it
-            self.metrics["base_loss"], _ = eval_loss(model, tokenizer, self.scored, cfg.eval.batch_size,
-                                                     max_length(cfg), self.response, self.decoding.instruction)
+            settings = [max_length(cfg), self.response, self.decoding.instruction]
+            self.metrics["base_loss"] = shared_loss(
+                cfg.cache_dir, identity, self.scored, settings,
+                lambda: eval_loss(model, tokenizer, self.scored, cfg.eval.batch_size, *settings)[0])
 
     def load_base_records(self, model_loader) -> None:
         """A finished run's base generations (fine-tune-eval): reused from its folder when they match."""

@@ -18,7 +18,7 @@ from fine_tune.evaluation.deepeval_suite import deepeval_scores
 from fine_tune.evaluation.judge_cache import JudgmentCache
 from fine_tune.evaluation.judge_clients import EndpointClient, LocalClient
 from fine_tune.evaluation.judges import A, CachedJudge, Judgment, LLMJudge, VerifiableJudge
-from fine_tune.evaluation.loss import convergence_epoch, eval_loss
+from fine_tune.evaluation.loss import convergence_epoch, eval_loss, shared_loss
 from fine_tune.evaluation.winrate import judge_pairs, summarize
 
 
@@ -205,3 +205,23 @@ def test_deepeval_accuracy_equals_the_checker_accuracy():
     assert deep["accuracy"] == pytest.approx(checker_accuracy(rows)["accuracy"]) == pytest.approx(6 / 9)
     assert deep["metrics"]["checker_correctness"]["pass_rate"] == pytest.approx(6 / 9)
     assert deepeval_scores([{**rows[0], "check": None}], None, 0.5, None) is None  # nothing scorable
+
+
+def test_the_base_models_loss_is_computed_once_per_model_rows_and_settings(tmp_path):
+    """Every job of a sweep starts from the same base: the first computes its held-out loss, the rest read it."""
+    rows = [{"id": "a", "prompt": "1+1?", "answer": "2"}]
+    calls = []
+
+    def compute(value):
+        return lambda: calls.append(value) or {"eval_loss": value}
+
+    first = shared_loss(str(tmp_path), "model-x", rows, [512, "cot", None], compute(1.5))
+    again = shared_loss(str(tmp_path), "model-x", rows, [512, "cot", None], compute(9.0))
+    assert first == again == {"eval_loss": 1.5} and calls == [1.5]
+    # another model, other rows or another format: computed, not read
+    assert shared_loss(str(tmp_path), "model-y", rows, [512, "cot", None], compute(2.0)) == {"eval_loss": 2.0}
+    assert shared_loss(str(tmp_path), "model-x", rows, [512, "direct", None], compute(3.0)) == {"eval_loss": 3.0}
+    assert shared_loss(str(tmp_path), "model-x", [{**rows[0], "answer": "3"}], [512, "cot", None],
+                       compute(4.0)) == {"eval_loss": 4.0}
+    assert shared_loss(None, "model-x", rows, [512, "cot", None], compute(5.0)) == {"eval_loss": 5.0}  # no cache
+    assert calls == [1.5, 2.0, 3.0, 4.0, 5.0]
