@@ -12,11 +12,16 @@ for the whole machine:
                                the rows apart by their position ids); its first-step
                                loss is printed beside the padded one's: the same rows must give
                                the same loss, or the batching changed the sums, not only the speed
+    ... bf16 autocast          bf16=True: transformers trains under torch's CPU autocast (bfloat16
+                               matmuls, float32 weights and optimizer); the CPU needs bfloat16
+                               instructions (avx512_bf16 or AMX) to gain; the last logged loss
+                               is printed beside float32's: the same rows, so a gap is the precision
 
-    .venv/bin/python benchmarks/study_speed.py [--steps 120]
+    .venv/bin/python benchmarks/study_speed.py [--steps 120] [--only bf16 --out study_speed_bf16.json]
 
-Saves benchmarks/results/study_speed.json. Run it on a quiet machine: another process on the
-cores moves every figure.
+Saves benchmarks/results/study_speed.json (or --out). Run it on a quiet machine: another process on
+the cores moves every figure. --only keeps the variants whose name holds one of its words, and the
+study's own arrangement, which every ratio is against.
 """
 
 from __future__ import annotations
@@ -45,7 +50,8 @@ def stage_figures(run_dir: Path, steps: int) -> dict:
     if stage["global_steps"] != steps or stage.get("resumed_from"):
         sys.exit(f"study_speed: {run_dir.name} did not train {steps} steps itself")
     return {"tokens": stage["train_tokens"], "train_s": stage["runtime_s"],
-            "tokens_per_s": stage["train_tokens"] / stage["runtime_s"], "first_loss": stage["first_train_loss"]}
+            "tokens_per_s": stage["train_tokens"] / stage["runtime_s"], "first_loss": stage["first_train_loss"],
+            "last_loss": stage["final_train_loss"]}
 
 
 def variant(name: str, jobs: int, threads: int, extra: list[str], steps: int, work: Path, cache: Path) -> dict:
@@ -71,13 +77,21 @@ def variant(name: str, jobs: int, threads: int, extra: list[str], steps: int, wo
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--steps", type=int, default=120)
+    parser.add_argument("--only", nargs="*", default=None, help="variants whose name holds one of these words")
+    parser.add_argument("--out", default="study_speed.json", help="file name under benchmarks/results/")
     args = parser.parse_args()
     # TRL refuses padding_free with a max_length it cannot enforce without packing: the tiny model's rows
     # are far under method.sft_cot.max_length (512), so none is cut either way
     free = ["+method.sft_cot.trl_args.padding_free=true", "+method.sft_cot.trl_args.max_length=null"]
+    bf16 = ["+method.sft_cot.trl_args.bf16=true"]
     plan = [("one job, 1 thread", 1, 1, []), ("two jobs at once, 1 thread each", 2, 1, []),
             ("one job, 2 threads", 1, 2, []), ("one job, 1 thread, padding-free", 1, 1, free),
-            ("two jobs at once, 1 thread each, padding-free", 2, 1, free), ("one job, 2 threads, padding-free", 1, 2, free)]
+            ("two jobs at once, 1 thread each, padding-free", 2, 1, free),
+            ("one job, 2 threads, padding-free", 1, 2, free), ("one job, 1 thread, bf16 autocast", 1, 1, bf16),
+            ("two jobs at once, 1 thread each, bf16 autocast", 2, 1, bf16)]
+    baseline = "two jobs at once, 1 thread each"
+    if args.only:
+        plan = [v for v in plan if v[0] == baseline or any(word in v[0] for word in args.only)]
     results = {}
     with tempfile.TemporaryDirectory() as tmp:
         # one cache for every variant, warmed first: the base model and the curated data are built
@@ -92,11 +106,12 @@ def main() -> None:
             figures = results[name]
             print(f"{name:48s} machine {figures['machine_tokens_per_s']:7.0f} tokens/s; per job "
                   + ", ".join(f"{f['tokens_per_s']:.0f}" for f in figures["per_job"])
-                  + f"; first-step loss {figures['per_job'][0]['first_loss']:.4f}", flush=True)
-    now = results["two jobs at once, 1 thread each"]["machine_tokens_per_s"]
+                  + f"; first-step loss {figures['per_job'][0]['first_loss']:.4f}, last "
+                  + f"{figures['per_job'][0]['last_loss']:.4f}", flush=True)
+    now = results[baseline]["machine_tokens_per_s"]
     for name, figures in results.items():
         print(f"{name:48s} {figures['machine_tokens_per_s'] / now:5.2f}x the study's arrangement")
-    out = REPO / "benchmarks" / "results" / "study_speed.json"
+    out = REPO / "benchmarks" / "results" / args.out
     out.write_text(json.dumps({"steps": args.steps, "cores": os.cpu_count(), "variants": results,
                                "finished": time.strftime("%Y-%m-%d %H:%M")}, indent=2) + "\n")
 

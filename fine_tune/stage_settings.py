@@ -29,6 +29,7 @@ class StageSettings:
     batch_size: int  # per device: debug=smoke's, else the stage's, else the model preset's
     budget: StageBudget  # what the run's budget adds (evaluation interval, early stopping)
     budget_name: str  # budget.name, for the stage's metrics
+    bf16: bool | None = None  # model.bf16: bfloat16 autocast; None: on a GPU that supports it
 
     @property
     def uses_lora(self) -> bool:
@@ -58,4 +59,5 @@ def resolve_stage(cfg: DictConfig, name: str) -> StageSettings:
         max_steps=int(max_steps),
         batch_size=int(debug.batch_size or _own_or_model(stage, cfg, "per_device_train_batch_size")),
         budget=plan, budget_name=budget.name if budget is not None else "epochs",
+        bf16=cfg.model.get("bf16"),
     )

@@ -37,9 +37,14 @@ def shared_data(name: str) -> Path:
 
 
 def run_module(run_dir: Path, cache: Path, *args: str, module: str = "fine_tune", check: bool = True,
-               timeout: float = 600) -> subprocess.CompletedProcess:
-    """`python -m <module> <args>` as a user runs it, beside `run_dir`, on the test session's cache."""
-    env = dict(os.environ, FINE_TUNE_CACHE=str(cache), PYTHONPATH=str(REPO))
+               timeout: float = 600, unset: tuple[str, ...] = ()) -> subprocess.CompletedProcess:
+    """`python -m <module> <args>` as a user runs it, beside `run_dir`, on the test session's cache.
+
+    `unset`: variables of this environment the command must not see (HYDRA_FULL_ERROR would turn a
+    user's one-line config error into Hydra's traceback; WANDB_MODE would override logger.mode).
+    """
+    env = {k: v for k, v in os.environ.items() if k not in unset}
+    env.update(FINE_TUNE_CACHE=str(cache), PYTHONPATH=str(REPO))
     result = subprocess.run([sys.executable, "-m", module, *args], capture_output=True, text=True, env=env,
                             timeout=timeout, cwd=run_dir.parent, check=False)
     if check:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import os
 import signal
 import subprocess
@@ -12,20 +13,14 @@ from pathlib import Path
 
 import pytest
 import torch
-from conftest import REPO, shared_data
+from conftest import REPO, run_module, shared_data
 from safetensors.torch import load_file
 
 
 def cli(run_dir: Path, cache: Path, *overrides: str, check: bool = True, module: str = "fine_tune"):
-    env = dict(os.environ, FINE_TUNE_CACHE=str(cache), PYTHONPATH=str(REPO))
-    env.pop("HYDRA_FULL_ERROR", None)
-    result = subprocess.run(
-        [sys.executable, "-m", module, "debug=smoke", "logger=none", f"hydra.run.dir={run_dir}", *overrides],
-        capture_output=True, text=True, env=env, timeout=600,
-    )
-    if check:
-        assert result.returncode == 0, result.stderr[-3000:]
-    return result
+    """A smoke-config job without W&B."""
+    return run_module(run_dir, cache, "debug=smoke", "logger=none", f"hydra.run.dir={run_dir}", *overrides,
+                      module=module, check=check, unset=("HYDRA_FULL_ERROR",))
 
 
 def weights(folder: Path) -> dict[str, torch.Tensor]:
@@ -125,6 +120,24 @@ def test_thinking_with_lora_trains_an_adapter(tmp_path, cache_dir):
     assert any(float(t.abs().sum()) > 0 for k, t in adapter.items() if "lora_B" in k)  # B starts at zero
     generations = [json.loads(line) for line in (run_dir / "generations" / "tuned.jsonl").read_text().splitlines()]
     assert generations and all("extracted" in g for g in generations)
+
+
+def test_model_bf16_trains_under_bfloat16_autocast_on_a_cpu(tmp_path, cache_dir):
+    """model.bf16=true: every stage's trainer autocasts to bfloat16, on a CPU too; the default stays float32."""
+    from trl import DPOConfig, SFTConfig
+
+    from fine_tune.config import compose
+    from fine_tune.stages.common import StageContext, training_arguments
+
+    for overrides, expected in ((["model.bf16=true"], True), ([], False)):
+        cfg = compose(["method=[sft_cot,dpo]", *overrides])
+        for index, (stage, config_class) in enumerate((("sft_cot", SFTConfig), ("dpo", DPOConfig)), start=1):
+            ctx = StageContext.from_config(cfg, stage, index, out_dir=tmp_path / stage)
+            assert training_arguments(ctx, config_class).bf16 is expected, (stage, overrides)
+    run_dir = tmp_path / "run"
+    cli(run_dir, cache_dir, "method=[sft_cot,dpo]", "model.bf16=true")
+    stages = json.loads((run_dir / "metrics.json").read_text())["stages"]
+    assert all(math.isfinite(stages[name]["final_train_loss"]) for name in ("sft_cot", "dpo")), stages
 
 
 def test_injected_nan_marks_the_run_unstable(tmp_path, cache_dir):

@@ -127,7 +127,9 @@ def training_arguments(ctx: StageContext, args_class, **extra):
         logging_nan_inf_filter=False,  # a NaN loss must reach the stability guard, not be averaged away
         report_to=ctx.report_to,
         gradient_checkpointing=stage.gradient_checkpointing,
-        bf16=on_gpu and torch.cuda.is_bf16_supported(),  # TRL defaults to bf16, which fails on CPU
+        # model.bf16, else on a GPU that supports it: TRL's own default (bf16 on) is slow on a CPU without
+        # bfloat16 instructions
+        bf16=resolved.bf16 if resolved.bf16 is not None else on_gpu and torch.cuda.is_bf16_supported(),
         use_cpu=not on_gpu,
         seed=ctx.seed,
         data_seed=ctx.seed,
