@@ -36,6 +36,9 @@ args = SFTConfig(
     per_device_eval_batch_size=max(int(batch), 16), learning_rate=float(lr), warmup_steps=0.03,
     lr_scheduler_type="cosine", logging_steps=10, save_strategy="no", report_to="none",
     bf16=False, use_cpu=True, seed=42, data_seed=42, max_length=512,
+    # TRL's SFTConfig turns gradient checkpointing on by default (recomputing every activation in the
+    # backward pass); the project's stages train without it unless told, so the baseline does too
+    gradient_checkpointing=False,
 )
 
 

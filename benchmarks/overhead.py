@@ -37,14 +37,18 @@ from fine_tune.cli import compose  # noqa: E402
 
 def write_rows(cfg, folder: Path) -> tuple[Path, Path]:
     """The project's own train/eval rows, as the conversations its SFT stage trains on."""
+    from fine_tune.chat import answer_instruction
     from fine_tune.data.pipeline import load_splits
     from fine_tune.stages.sft import to_dataset
 
     splits = load_splits(cfg.data, show_progress=False)
     response = str(cfg.method.sft_cot.response.value)
+    # the stage appends data.answer_instruction to each prompt (GSM8K's asks for "The answer is"):
+    # without it the bare script would train shorter rows than the project it is timed against
+    instruction = answer_instruction(cfg.data.answer_instruction)
     paths = folder / "train.jsonl", folder / "eval.jsonl"
-    to_dataset(splits.train, response).to_json(str(paths[0]))
-    to_dataset(splits.eval, response).to_json(str(paths[1]))
+    to_dataset(splits.train, response, instruction).to_json(str(paths[0]))
+    to_dataset(splits.eval, response, instruction).to_json(str(paths[1]))
     return paths
 
 
