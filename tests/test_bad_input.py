@@ -200,3 +200,10 @@ def test_bad_input_is_one_line_and_changes_nothing(case, command, args, words, i
     assert not missing, f"{lines[0]!r} lacks {missing}"
     after = _files(inputs), {k: v for k, v in _files(run).items() if k in before[1]}
     assert after == before  # the inputs and what the folder held are untouched
+
+
+def test_export_gguf_to_a_folder_that_is_not_a_run_says_so_before_it_looks_for_the_converter(inputs, monkeypatch):
+    """A wrong folder is the cheapest mistake: named before llama.cpp's converter is searched for (or fetched)."""
+    monkeypatch.setenv("LLAMA_CPP_PATH", str(inputs / "no_llama_cpp_here"))  # would be an error of its own
+    status, stderr = run_in_process(EXPORT, [str(inputs / "not_a_run"), "--gguf"], monkeypatch)
+    assert status == 2 and "not a fine-tune run folder" in stderr and "LLAMA_CPP_PATH" not in stderr, stderr[-2000:]
