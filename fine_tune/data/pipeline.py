@@ -11,7 +11,6 @@ are scored on the same prompts.
 
 from __future__ import annotations
 
-import json
 import logging
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -19,7 +18,7 @@ from pathlib import Path
 
 from omegaconf import OmegaConf
 
-from fine_tune.cache import cache_path
+from fine_tune.cache import cached_json
 from fine_tune.config import OnError
 from fine_tune.data.curation import Curated, curate
 from fine_tune.data.curation.decontaminate import contaminated_eval_ids
@@ -27,7 +26,7 @@ from fine_tune.data.embedded import build_world, stratified_split
 from fine_tune.data.schema import canonical
 from fine_tune.data.sources import load_rows
 from fine_tune.errors import UserError
-from fine_tune.outputs import content_key, fingerprint, write_text_atomic
+from fine_tune.outputs import fingerprint
 
 log = logging.getLogger(__name__)
 CACHE_VERSION = 3  # bump when curation code changes what it keeps (3: checker-passing copies, decontamination by share)
@@ -80,17 +79,15 @@ def _read_source(data_cfg, show_progress: bool) -> _Source:
 
 def _curated(source: _Source, data_cfg, cache_dir: str | None, show_progress: bool) -> Curated:
     """curate(), cached under a key of (source rows, eval rows, curation config)."""
-    key = content_key([fingerprint(source.rows), fingerprint(source.eval or []),
-                       OmegaConf.to_container(data_cfg.curation, resolve=True), CACHE_VERSION])
-    file = cache_path(cache_dir, "curated", f"{key}.json") if cache_dir else None
-    if file is not None and file.is_file():
-        cached = json.loads(file.read_text())
-        log.info("curated rows from cache %s", file)
-        return Curated(cached["rows"], cached["rejects"], cached["steps"])
-    result = curate(source.rows, source.eval or [], data_cfg.curation, show_progress)
-    if file is not None:
-        write_text_atomic(file, json.dumps({"rows": result.rows, "rejects": result.rejects, "steps": result.steps}))
-    return result
+    key = [fingerprint(source.rows), fingerprint(source.eval or []),
+           OmegaConf.to_container(data_cfg.curation, resolve=True), CACHE_VERSION]
+
+    def compute() -> dict:
+        result = curate(source.rows, source.eval or [], data_cfg.curation, show_progress)
+        return {"rows": result.rows, "rejects": result.rejects, "steps": result.steps}
+
+    cached = cached_json(cache_dir, "curated", key, compute)
+    return Curated(cached["rows"], cached["rejects"], cached["steps"])
 
 
 def _resize(train: list[dict], data_cfg) -> list[dict]:

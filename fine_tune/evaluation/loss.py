@@ -24,16 +24,15 @@ Per-prompt sums are returned too, so `fine-tune-compare` can pair two runs promp
 
 from __future__ import annotations
 
-import json
 import math
 from collections.abc import Callable
 
 import torch
 
-from fine_tune.cache import cache_path
+from fine_tune.cache import cached_json
 from fine_tune.chat import full_text, prompt_text
 from fine_tune.data.schema import is_structured, response_text
-from fine_tune.outputs import content_key, fingerprint, write_json_atomic
+from fine_tune.outputs import fingerprint
 
 # part of a shared loss's cache key: raised whenever eval_loss computes something different, so a
 # loss cached by an older version is computed again instead of reused
@@ -148,16 +147,8 @@ def shared_loss(cache_dir: str | None, model_identity: str, rows: list[dict], se
     its generations, generations.shared_path): the first job computes it, the others read it.
     `settings` are the rest of what the loss depends on (max_length, response format, instruction).
     """
-    if not cache_dir:
-        return compute()
-    key = content_key(["loss", model_identity, fingerprint(rows), *settings, LOSS_VERSION])
-    path = cache_path(cache_dir, "losses", f"{key}.json")
-    if path.is_file():
-        return json.loads(path.read_text())["loss"]
-    loss = compute()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    write_json_atomic(path, {"loss": loss})
-    return loss
+    key = ["loss", model_identity, fingerprint(rows), *settings, LOSS_VERSION]
+    return cached_json(cache_dir, "losses", key, lambda: {"loss": compute()})["loss"]
 
 
 def convergence_epoch(eval_losses: list[dict], tolerance: float) -> dict:
