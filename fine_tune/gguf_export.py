@@ -22,6 +22,7 @@ import subprocess
 import sys
 import tarfile
 from pathlib import Path
+from typing import NamedTuple
 
 from fine_tune.cache import cache_path
 from fine_tune.errors import UserError, exit_on_error
@@ -96,9 +97,16 @@ def check_type(quantization: str) -> str:
     return quantization.lower()
 
 
-def tools(quantization: str, cache_dir: str) -> tuple[str, Path, Path | None]:
-    """(type, llama.cpp folder, llama-quantize or None) for a GGUF of `quantization`: what export checks
-    before it loads anything.
+class GgufTools(NamedTuple):
+    """What writing one GGUF type takes, found once (export looks before it loads the model)."""
+
+    qtype: str  # the GGUF type, lower case
+    llama_cpp: Path  # the folder with convert_hf_to_gguf.py
+    quantize: Path | None  # llama-quantize, for types the converter does not write itself
+
+
+def tools(quantization: str, cache_dir: str) -> GgufTools:
+    """What a GGUF of `quantization` needs, checked: what export looks for before it loads anything.
 
     Raises:
         UserError: not a GGUF type, no converter to be had, or a type that needs llama-quantize without one.
@@ -110,17 +118,20 @@ def tools(quantization: str, cache_dir: str) -> tuple[str, Path, Path | None]:
         raise UserError(f"--gguf {qtype} needs llama.cpp's llama-quantize, which {llama_cpp} has not built (the "
                         f"converter alone writes {', '.join(CONVERTER_TYPES)}): bash benchmarks/llama_cpp_offline.sh "
                         "builds it, then LLAMA_CPP_PATH=<that folder>")
-    return qtype, llama_cpp, quantize
+    return GgufTools(qtype, llama_cpp, quantize)
 
 
-def write_gguf(folder: Path, quantization: str, cache_dir: str) -> Path:
+def write_gguf(folder: Path, found: GgufTools) -> Path:
     """`<folder>/gguf/model-<type>.gguf` from the safetensors export in `folder`, all or nothing.
 
+    Args:
+        found: tools(type, cache_dir).
+
     Raises:
-        UserError: see tools(); or the converter refused the model (the message says why; its whole
-            output is kept in `<folder>/gguf.log`).
+        UserError: the converter refused the model (the message says why; its whole output is kept
+            in `<folder>/gguf.log`).
     """
-    qtype, llama_cpp, quantize = tools(quantization, cache_dir)
+    qtype, llama_cpp, quantize = found
     done = f"the safetensors export in {folder} is complete"
     log = folder / "gguf.log"
 

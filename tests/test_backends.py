@@ -235,13 +235,13 @@ def test_gguf_types_and_tools_fail_before_anything_loads(tmp_path, failing_llama
 
 
 def test_a_failed_gguf_conversion_leaves_no_folder_and_says_why(tmp_path, failing_llama_cpp):
-    from fine_tune.gguf_export import write_gguf
+    from fine_tune.gguf_export import tools, write_gguf
 
     export_dir = tmp_path / "export"
     export_dir.mkdir()
     (export_dir / "model.safetensors").write_bytes(b"")  # the finished safetensors export
     with pytest.raises(UserError, match="does not know this model's tokenizer") as err:
-        write_gguf(export_dir, "q8_0", str(tmp_path / "cache"))
+        write_gguf(export_dir, tools("q8_0", str(tmp_path / "cache")))
     assert "\n" not in str(err.value) and f"export in {export_dir} is complete" in str(err.value)
     assert sorted(p.name for p in export_dir.iterdir()) == ["gguf.log", "model.safetensors"]
     assert "pre-tokenizer was not recognized" in (export_dir / "gguf.log").read_text()
