@@ -48,7 +48,7 @@ def pretrain(size: str, steps: int, work: Path, cache: str) -> tuple[dict[int, P
     """
     from omegaconf import OmegaConf
 
-    from fine_tune.cli import compose
+    from fine_tune.config import compose
     from fine_tune.models.tiny import MARKER, tiny_model_dir
 
     spec = OmegaConf.to_object(compose(["model=tiny"]).model.tiny)

@@ -25,7 +25,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from datasketch import MinHash, MinHashLSH  # noqa: E402
 
-from fine_tune.cli import compose  # noqa: E402
+from fine_tune.config import compose  # noqa: E402
 from fine_tune.data.curation import curate  # noqa: E402
 from fine_tune.data.curation.dedup import near_dedup  # noqa: E402
 from fine_tune.data.curation.labels import label_scores  # noqa: E402

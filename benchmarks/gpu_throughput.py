@@ -123,7 +123,7 @@ def project_stage(backend: str, source: str, batch: int, steps: int, four_bit: b
     activate(backend)  # as the entrypoint does: Unsloth before transformers/TRL/PEFT
     from trl import SFTConfig, SFTTrainer
 
-    from fine_tune.cli import compose
+    from fine_tune.config import compose
     from fine_tune.models.load import load_model
     from fine_tune.stages.common import StageContext, prepare, training_arguments
 

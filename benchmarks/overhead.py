@@ -32,7 +32,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from fine_tune.cli import compose  # noqa: E402
+from fine_tune.config import compose  # noqa: E402
 
 
 def write_rows(cfg, folder: Path) -> tuple[Path, Path]:

@@ -20,7 +20,7 @@ import hydra
 from omegaconf import DictConfig
 
 from fine_tune.backends import activate
-from fine_tune.config import compose, conf_dir, register_configs  # noqa: F401  (compose: re-exported)
+from fine_tune.config import conf_dir, register_configs
 from fine_tune.config_ranges import check_config
 from fine_tune.errors import UserError, exit_on_error
 from fine_tune.stage_names import requested_stages
@@ -98,4 +98,4 @@ def main() -> None:
     run_reporting_errors(_task, "fine-tune")
 
 
-__all__ = ["main", "conf_dir", "run_reporting_errors", "UserError"]
+__all__ = ["main", "run_reporting_errors", "UserError"]

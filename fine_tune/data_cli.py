@@ -19,7 +19,8 @@ import hydra
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig
 
-from fine_tune.cli import conf_dir, run_reporting_errors
+from fine_tune.cli import run_reporting_errors
+from fine_tune.config import conf_dir
 from fine_tune.config_ranges import check_config
 from fine_tune.data.pipeline import load_splits
 from fine_tune.data.report import markdown, write_report

@@ -140,7 +140,8 @@ def test_experiment_works_from_any_working_directory(tmp_path):
 @pytest.mark.parametrize("group,option,near", [("debug", "smok", "smoke"), ("experiment", "sft_cot_curatd",
                          "sft_cot_curated"), ("ablate", "no_nois", "no_noise"), ("hparams_search", "optna", "optuna")])
 def test_a_typo_in_an_optional_group_is_an_error_not_the_default(group, option, near):
-    from fine_tune.cli import check_group_choices, conf_dir
+    from fine_tune.cli import check_group_choices
+    from fine_tune.config import conf_dir
 
     options = lambda g: sorted(p.stem for p in (conf_dir() / g).glob("*.yaml"))  # noqa: E731
     # Hydra skips a missing option of an optional group silently: the full default would run
