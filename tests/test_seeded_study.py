@@ -8,7 +8,7 @@ import pytest
 import yaml
 
 from fine_tune.claim_spec import load_claims, resolve
-from fine_tune.cli import compose, conf_dir
+from fine_tune.config import compose, conf_dir
 
 STUDY = yaml.safe_load((conf_dir() / "experiment" / "seeded_study.yaml").read_text())
 CELLS = STUDY["hydra"]["sweeper"]["params"]["cell"].split(",")
@@ -20,6 +20,7 @@ def composed() -> dict[str, tuple]:
     for cell in CELLS:
         cfg = compose(["experiment=seeded_study", f"cell={cell}", "seed=2"])
         assert cfg.seed == 2 and cfg.study == "seeded_study" and cfg.claims == "reference_study"
+        assert cfg.model.bf16 is True, cell  # the study trains under bfloat16 autocast (its <= 2 h target)
         out[cell] = (tuple(cfg.method), cfg.data.name, cfg.budget.name)
     return out
 
