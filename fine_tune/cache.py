@@ -42,13 +42,20 @@ def cached_json(cache_dir: str | Path | None, kind: str, key_content: Any, compu
     that reads while another writes sees no file or the whole file. Without a cache_dir it is
     computed every time. `key_content` must name everything the value depends on (and a version
     the caller bumps when its computation changes), since a stale file is never looked at again.
+    A file that does not parse (edited by hand, a disk error) is computed again and replaced: a
+    cache never stops a run.
     """
     if not cache_dir:
         return compute()
     path = cache_path(cache_dir, kind, f"{content_key(key_content)}.json")
     if path.is_file():
-        log.info("%s from cache %s", kind, path)
-        return json.loads(path.read_text())
+        try:
+            value = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError) as err:
+            log.warning("unreadable cache file %s (%s): computing it again", path, err)
+        else:
+            log.info("%s from cache %s", kind, path)
+            return value
     value = compute()
     write_text_atomic(path, json.dumps(value))
     return value

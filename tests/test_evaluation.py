@@ -225,3 +225,9 @@ def test_the_base_models_loss_is_computed_once_per_model_rows_and_settings(tmp_p
                        compute(4.0)) == {"eval_loss": 4.0}
     assert shared_loss(None, "model-x", rows, [512, "cot", None], compute(5.0)) == {"eval_loss": 5.0}  # no cache
     assert calls == [1.5, 2.0, 3.0, 4.0, 5.0]
+    # a cache file that does not parse is computed again and replaced, not a crash
+    (cached,) = [p for p in (tmp_path / "losses").iterdir() if "eval_loss\": 1.5" in p.read_text()]
+    cached.write_text('{"loss": {"eval_lo')
+    assert shared_loss(str(tmp_path), "model-x", rows, [512, "cot", None], compute(6.0)) == {"eval_loss": 6.0}
+    assert shared_loss(str(tmp_path), "model-x", rows, [512, "cot", None], compute(7.0)) == {"eval_loss": 6.0}
+    assert calls == [1.5, 2.0, 3.0, 4.0, 5.0, 6.0]
