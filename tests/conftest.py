@@ -9,8 +9,6 @@ from pathlib import Path
 
 import pytest
 
-from fine_tune.config import compose  # noqa: F401  (the package's composer, for the tests that import it from here)
-
 REPO = Path(__file__).resolve().parent.parent
 SHARED_DATA = REPO.parent / "shared" / "data"
 

@@ -26,9 +26,10 @@ from pathlib import Path
 
 import pytest
 import torch
-from conftest import REPO, compose
+from conftest import REPO
 
 from fine_tune import backends
+from fine_tune.config import compose
 from fine_tune.errors import UserError
 
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 import math
 
 import pytest
-from conftest import compose
 from omegaconf import OmegaConf
 
+from fine_tune.config import compose
 from fine_tune.data.pipeline import Splits, load_splits
 from fine_tune.data.preferences import preference_rows
 from fine_tune.errors import UserError

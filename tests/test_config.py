@@ -9,9 +9,10 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import REPO, compose
+from conftest import REPO
 from omegaconf import OmegaConf
 
+from fine_tune.config import compose
 from fine_tune.errors import UserError, describe
 
 CONF = REPO / "conf"

@@ -5,8 +5,9 @@ from __future__ import annotations
 import json
 
 import pytest
-from conftest import compose, shared_data
+from conftest import shared_data
 
+from fine_tune.config import compose
 from fine_tune.data.curation import curate
 from fine_tune.data.curation.balance import balance
 from fine_tune.data.curation.decontaminate import contaminated_eval_ids, decontaminate

@@ -7,8 +7,9 @@ import os
 import subprocess
 import sys
 
-from conftest import REPO, compose, shared_data
+from conftest import REPO, shared_data
 
+from fine_tune.config import compose
 from fine_tune.data.pipeline import load_splits
 
 

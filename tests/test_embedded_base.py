@@ -6,9 +6,9 @@ import json
 
 import pytest
 import torch
-from conftest import compose
 from omegaconf import OmegaConf
 
+from fine_tune.config import compose
 from fine_tune.models.load import load_model, resolve_source
 from fine_tune.models.tiny import MARKER, SHIPPED, WEIGHTS, cache_key, shipped_build, weights_sha256
 

@@ -96,9 +96,9 @@ def test_bad_input_is_one_line(finished_run, cache_dir, tmp_path, monkeypatch, c
 
 
 def test_logger_can_be_chosen_as_a_group_as_in_fine_tune(tmp_path):
-    from conftest import compose
     from omegaconf import OmegaConf
 
+    from fine_tune.config import compose
     from fine_tune.errors import UserError
     from fine_tune.eval_cli import load_run_config
 

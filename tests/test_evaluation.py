@@ -5,11 +5,11 @@ from __future__ import annotations
 import socket
 
 import pytest
-from conftest import compose, shared_data
+from conftest import shared_data
 from judge_server import JudgeServer
 
 from fine_tune.answers import is_correct
-from fine_tune.config import JudgeConfig, JudgeKind
+from fine_tune.config import JudgeConfig, JudgeKind, compose
 from fine_tune.data.embedded import build_world
 from fine_tune.data.sources import load_rows
 from fine_tune.errors import UserError

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import pytest
-from conftest import compose
 from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
 from hydra.core.override_parser.overrides_parser import OverridesParser
 from omegaconf import OmegaConf
+
+from fine_tune.config import compose
 
 
 def expand(preset: str) -> list[dict[str, str]]:

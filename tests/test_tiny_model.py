@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import torch
-from conftest import compose
 from omegaconf import OmegaConf
 
-from fine_tune.config import TinyModelConfig
+from fine_tune.config import TinyModelConfig, compose
 from fine_tune.models.load import load_model, resolve_source
 from fine_tune.models.tiny import MARKER, cache_key, tiny_model_dir
 
