@@ -57,7 +57,6 @@ def llama_cpp_folder(cache_dir: str) -> Path:
 
 def fetch_converter(folder: Path) -> Path:
     """llama.cpp's converter files from the llama-cpp-python sdist on PyPI into `folder`, once."""
-    folder.parent.mkdir(parents=True, exist_ok=True)
     with file_lock(folder.with_suffix(".lock")):
         if not (folder / "convert_hf_to_gguf.py").is_file():
             write_folder_atomic(folder, _extract_converter)

@@ -62,7 +62,6 @@ def package_folder(requirement: str, cache_dir: str) -> Path:
     if spec is not None and spec.submodule_search_locations:
         return Path(next(iter(spec.submodule_search_locations)))
     cached = cache_path(cache_dir, "packages", module)
-    cached.parent.mkdir(parents=True, exist_ok=True)
     with file_lock(cached.with_suffix(".lock")):  # the jobs of a parallel sweep fetch it once, not each
         if cached.is_dir():
             return cached
